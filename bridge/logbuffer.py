@@ -1,0 +1,455 @@
+"""The bounded per-resource log buffer, fed by Tilt's ``logList``.
+
+Tilt sends logs as *segments*: at most one line each; a segment without a
+trailing newline is continued by the next segment of the same span and level.
+This module joins segments into lines, resolves each line's resource from the
+span table, overwrites ``progressID`` lines, and applies Tilt's checkpoints
+exactly (see ``docs`` in ``tilt-protocol.md`` §4):
+
+* ``from == last_to``: append;
+* ``from < last_to``: drop the overlap;
+* ``from > last_to``: Tilt truncated its store and resent the survivors under
+  new numbers; a new connection resends the whole store too. In both cases we
+  keep our own history and append only what follows the last segment we hold
+  (found by exact match, else by time), so nothing is duplicated and nothing
+  Tilt still has is lost;
+* a new Tilt process (changed ``tiltStartTime``): numbering restarts; every
+  segment is new. Older lines stay as history.
+
+This is the one mutable part of the state: a :class:`LogBuffer` is only changed
+by :meth:`LogBuffer.apply`, which is synchronous, so readers on the same event
+loop never see half an update. Everything else in the snapshot is immutable.
+
+Memory is bounded by ``budget_bytes``: each line costs its text plus a fixed
+overhead (:data:`LINE_OVERHEAD`, measured in ``bench/``). Over budget, the
+heaviest resource loses its oldest lines first, so one noisy resource cannot
+evict the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+from collections import deque
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from bridge.tilt.view import LogList, Segment
+
+LINE_OVERHEAD: Final = 200
+"""Estimated bytes a held line costs beyond its text (objects, deque slot)."""
+
+DEFAULT_BUDGET: Final = 32 * 1024 * 1024
+"""Default log budget: 32 MiB, sixteen times Tilt's own 2 MB store."""
+
+GLOBAL: Final = ""
+"""Resource key of lines that belong to no resource (Tilt's global log)."""
+
+ANSI_RE: Final = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+_BUILD_PREFIXES: Final = ("build:", "tiltfile:")
+_RUNTIME_PREFIXES: Final = ("localserve:", "pod:", "dc:")
+
+
+def span_source(span_id: str) -> str:
+    """``build``, ``runtime`` or ``other``, from the span id's shape."""
+    if span_id.startswith(_BUILD_PREFIXES) or (
+        span_id.startswith("cmd:") and span_id.endswith(":update")
+    ):
+        return "build"
+    if span_id.startswith(_RUNTIME_PREFIXES):
+        return "runtime"
+    return "other"
+
+
+def parse_time_us(value: str) -> int:
+    """RFC 3339 time from Tilt → microseconds since the epoch (0 if unparsable)."""
+    if not value:
+        return 0
+    try:
+        return int(datetime.fromisoformat(value).timestamp() * 1_000_000)
+    except ValueError:
+        return 0
+
+
+def format_time_us(value: int) -> str:
+    return datetime.fromtimestamp(value / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI_RE.sub("", text) if "\x1b" in text else text
+
+
+class LogLine:
+    """One line of a resource's log. Text has no trailing newline."""
+
+    __slots__ = (
+        "anchor",
+        "build_event",
+        "complete",
+        "level",
+        "resource",
+        "run",
+        "seq",
+        "source",
+        "span_id",
+        "text",
+        "time_us",
+    )
+
+    def __init__(
+        self,
+        *,
+        seq: int,
+        resource: str,
+        span_id: str,
+        time_us: int,
+        level: str,
+        source: str,
+        text: str,
+        complete: bool,
+        anchor: bool = False,
+        build_event: str | None = None,
+        run: int = 0,
+    ) -> None:
+        self.seq = seq
+        self.resource = resource
+        self.span_id = span_id
+        self.time_us = time_us
+        self.level = level
+        self.source = source
+        self.text = text
+        self.complete = complete
+        self.anchor = anchor
+        self.build_event = build_event
+        self.run = run
+
+    @property
+    def time(self) -> str:
+        return format_time_us(self.time_us)
+
+    def cost(self) -> int:
+        return len(self.text) + LINE_OVERHEAD
+
+    def __repr__(self) -> str:
+        return f"LogLine({self.seq}, {self.resource!r}, {self.level}, {self.text!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class LogDelta:
+    """What one :meth:`LogBuffer.apply` changed."""
+
+    resources: frozenset[str]
+    lines_added: int
+    segments_skipped: int
+    mode: str  # append | overlap | resend | restart | none
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    resources: Collection[str] | None = None  # None = all, interleaved
+    tail: int = 100
+    since_us: int = 0
+    levels: Collection[str] | None = None
+    sources: Collection[str] | None = None
+    pattern: re.Pattern[str] | None = None
+    context: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogResult:
+    lines: tuple[LogLine, ...]  # oldest first
+    more_before: bool  # older lines matching the query exist but were not returned
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    lines: int
+    bytes: int
+    budget_bytes: int
+    resources: int
+    evicted_lines: int
+
+
+class _ResourceLog:
+    __slots__ = ("bytes", "lines")
+
+    def __init__(self) -> None:
+        self.lines: deque[LogLine] = deque()
+        self.bytes = 0
+
+
+class LogBuffer:
+    """Bounded, per-resource log lines with Tilt's checkpoint rules."""
+
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET) -> None:
+        if budget_bytes < 64 * 1024:
+            raise ValueError(f"log budget must be at least 64 KiB, got {budget_bytes} bytes")
+        self.budget_bytes = budget_bytes
+        self._logs: dict[str, _ResourceLog] = {}
+        self._bytes = 0
+        self._count = 0
+        self._seq = itertools.count(1)
+        self._evicted = 0
+        self._run = 0
+        # per Tilt process / connection
+        self._spans: dict[str, str] = {}
+        self._open: dict[str, LogLine] = {}  # span -> line still waiting for its newline
+        self._progress: dict[tuple[str, str], LogLine] = {}
+        self._last_to: int | None = None
+        self._last_key: tuple[str, str, str] | None = None
+        self._last_time_us = 0
+
+    # ------------------------------------------------------------------ ingest
+
+    def new_connection(self) -> None:
+        """The next frame is the first of a new websocket connection (a full resend)."""
+        self._last_to = None
+
+    def new_process(self) -> None:
+        """Tilt restarted: checkpoints and spans restart; held lines stay as history."""
+        self._run += 1
+        self._spans = {}
+        self._open = {}
+        self._progress = {}
+        self._last_to = None
+        self._last_key = None
+        self._last_time_us = 0
+
+    def apply(self, log_list: LogList) -> LogDelta:
+        """Apply one frame's ``logList``."""
+        self._spans.update(log_list.spans)
+        segments: Sequence[Segment] = log_list.segments
+        if not segments and log_list.to_checkpoint == 0:
+            return LogDelta(frozenset(), 0, 0, "none")
+        total = len(segments)
+        if self._last_to is None:
+            mode = "resend" if self._last_key is not None else "append"
+            segments = self._after_last_held(segments)
+        else:
+            frm = log_list.from_checkpoint
+            if frm == self._last_to:
+                mode = "append"
+            elif frm < self._last_to:
+                mode = "overlap"
+                segments = segments[self._last_to - frm :]
+            else:
+                mode = "resend"
+                segments = self._after_last_held(segments)
+        self._last_to = max(log_list.to_checkpoint, self._last_to or 0)
+        touched: set[str] = set()
+        added = 0
+        for seg in segments:
+            resource, is_new = self._ingest(seg)
+            touched.add(resource)
+            added += is_new
+        if segments:
+            last = segments[-1]
+            self._last_key = (last.span_id, last.time, last.text)
+            self._last_time_us = max(self._last_time_us, parse_time_us(last.time))
+        if self._bytes > self.budget_bytes:
+            self._evict()
+        return LogDelta(frozenset(touched), added, total - len(segments), mode)
+
+    def _after_last_held(self, segments: Sequence[Segment]) -> Sequence[Segment]:
+        if self._last_key is None:
+            return segments
+        span, time, text = self._last_key
+        for i in range(len(segments) - 1, -1, -1):
+            seg = segments[i]
+            if seg.time == time and seg.text == text and seg.span_id == span:
+                return segments[i + 1 :]
+        hwm = self._last_time_us
+        return [s for s in segments if parse_time_us(s.time) > hwm]
+
+    def _ingest(self, seg: Segment) -> tuple[str, bool]:
+        span = seg.span_id
+        resource = self._spans.get(span, GLOBAL) or GLOBAL
+        text = seg.text
+        complete = text.endswith("\n")
+        if complete:
+            text = text[:-1]
+            if text.endswith("\r"):
+                text = text[:-1]
+        if seg.progress_id is not None:
+            previous = self._progress.get((span, seg.progress_id))
+            if previous is not None:
+                self._replace_text(previous, text)
+                previous.time_us = parse_time_us(seg.time)
+                return previous.resource, False
+        open_line = self._open.get(span)
+        if open_line is not None:
+            if open_line.level == seg.level:
+                self._replace_text(open_line, open_line.text + text)
+                if complete:
+                    open_line.complete = True
+                    del self._open[span]
+                return open_line.resource, False
+            del self._open[span]
+        line = LogLine(
+            seq=next(self._seq),
+            resource=resource,
+            span_id=span,
+            time_us=parse_time_us(seg.time),
+            level=seg.level,
+            source=span_source(span),
+            text=text,
+            complete=complete,
+            anchor=seg.anchor,
+            build_event=seg.build_event,
+            run=self._run,
+        )
+        log = self._logs.get(resource)
+        if log is None:
+            log = self._logs[resource] = _ResourceLog()
+        log.lines.append(line)
+        cost = line.cost()
+        log.bytes += cost
+        self._bytes += cost
+        self._count += 1
+        if not complete:
+            self._open[span] = line
+        if seg.progress_id is not None:
+            self._progress[(span, seg.progress_id)] = line
+        return resource, True
+
+    def _replace_text(self, line: LogLine, text: str) -> None:
+        delta = len(text) - len(line.text)
+        line.text = text
+        log = self._logs[line.resource]
+        log.bytes += delta
+        self._bytes += delta
+
+    def _evict(self) -> None:
+        """Drop oldest lines of the heaviest resources until 90% of the budget is used."""
+        target = self.budget_bytes * 9 // 10
+        while self._bytes > target:
+            heaviest = max(self._logs.values(), key=lambda log: log.bytes)
+            others = sorted((log.bytes for log in self._logs.values()), reverse=True)
+            floor = others[1] if len(others) > 1 else 0
+            while heaviest.lines and self._bytes > target and heaviest.bytes >= floor:
+                line = heaviest.lines.popleft()
+                cost = line.cost()
+                heaviest.bytes -= cost
+                self._bytes -= cost
+                self._count -= 1
+                self._evicted += 1
+                if self._open.get(line.span_id) is line:
+                    del self._open[line.span_id]
+            if not heaviest.lines:
+                heaviest.bytes = 0
+        self._progress = {k: v for k, v in self._progress.items() if self._held(v)}
+
+    def _held(self, line: LogLine) -> bool:
+        log = self._logs.get(line.resource)
+        return bool(log and log.lines and log.lines[0].seq <= line.seq)
+
+    # ------------------------------------------------------------------ read
+
+    def resources(self) -> list[str]:
+        return sorted(name for name, log in self._logs.items() if log.lines)
+
+    def stats(self) -> LogStats:
+        return LogStats(
+            lines=self._count,
+            bytes=self._bytes,
+            budget_bytes=self.budget_bytes,
+            resources=sum(1 for log in self._logs.values() if log.lines),
+            evicted_lines=self._evicted,
+        )
+
+    def line_count(self, resource: str | None = None) -> int:
+        if resource is None:
+            return self._count
+        log = self._logs.get(resource)
+        return len(log.lines) if log else 0
+
+    def last_seq(self) -> int:
+        newest = [log.lines[-1].seq for log in self._logs.values() if log.lines]
+        return max(newest, default=0)
+
+    def newest_first(self, resources: Collection[str] | None = None) -> Iterator[LogLine]:
+        """Every held line, newest first, for the given resources (all when None)."""
+        if resources is None:
+            logs = list(self._logs.values())
+        else:
+            logs = [self._logs[r] for r in resources if r in self._logs]
+        if len(logs) == 1:
+            return reversed(logs[0].lines)
+        return heapq.merge(*(reversed(log.lines) for log in logs), key=_neg_seq)
+
+    def since_seq(self, seq: int, resources: Collection[str] | None = None) -> list[LogLine]:
+        """Lines with a sequence number above ``seq``, oldest first."""
+        out: list[LogLine] = []
+        for line in self.newest_first(resources):
+            if line.seq <= seq:
+                break
+            out.append(line)
+        out.reverse()
+        return out
+
+    def query(self, q: LogQuery) -> LogResult:
+        """Filter, grep (before the tail, with context) and tail, newest lines kept."""
+        stream: Iterable[LogLine] = self.newest_first(q.resources)
+        if q.since_us or q.levels is not None or q.sources is not None:
+            stream = _filtered(stream, q)
+        if q.pattern is None:
+            picked = list(itertools.islice(stream, q.tail + 1))
+            more = len(picked) > q.tail
+            picked = picked[: q.tail]
+            picked.reverse()
+            return LogResult(tuple(picked), more)
+        return _grep(stream, q.pattern, q.tail, q.context)
+
+
+def _neg_seq(line: LogLine) -> int:
+    return -line.seq
+
+
+def _filtered(stream: Iterable[LogLine], q: LogQuery) -> Iterator[LogLine]:
+    for line in stream:
+        if line.time_us < q.since_us:
+            return  # newest first: everything after this is older
+        if q.levels is not None and line.level not in q.levels:
+            continue
+        if q.sources is not None and line.source not in q.sources:
+            continue
+        yield line
+
+
+def _grep(stream: Iterable[LogLine], pattern: re.Pattern[str], tail: int, context: int) -> LogResult:
+    """Newest ``tail`` matches, each with ``context`` lines either side (grep -C)."""
+    kept: dict[int, LogLine] = {}
+    recent: deque[LogLine] = deque(maxlen=context)
+    matches = 0
+    older_needed = 0
+    more = False
+    for line in stream:
+        is_match = pattern.search(strip_ansi(line.text)) is not None
+        if is_match and matches < tail:
+            matches += 1
+            kept[line.seq] = line
+            for newer in recent:
+                kept[newer.seq] = newer
+            older_needed = context
+        elif older_needed:
+            kept[line.seq] = line
+            older_needed -= 1
+            more = more or is_match
+        elif is_match:
+            more = True
+            break
+        if context:
+            recent.append(line)
+    lines = sorted(kept.values(), key=_neg_seq, reverse=True)
+    return LogResult(tuple(lines), more)
+
+
+def spans_by_resource(spans: Mapping[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for span, resource in spans.items():
+        out.setdefault(resource, []).append(span)
+    return out

@@ -1,0 +1,128 @@
+"""The state cache: the current snapshot, the log buffer and the change feed.
+
+The watcher is the only writer (:meth:`Store.apply_frame`,
+:meth:`Store.set_connection`); MCP tools, resources and prompts read
+:attr:`Store.state` and :attr:`Store.logs`. Writes are synchronous, so a reader
+on the event loop always sees one whole snapshot.
+
+The change feed is a version number plus a bounded ring of :class:`Change`
+records. A consumer remembers the last version it handled and asks for
+:meth:`changes_since`; a consumer that fell further behind than the ring gets a
+single ``reset`` change (coalescing, never unbounded). :meth:`wait_changed`
+blocks without polling until the version moves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+
+import anyio
+
+from bridge.logbuffer import DEFAULT_BUDGET, LogBuffer
+from bridge.state import Change, ConnectionInfo, State, Transition, apply_view, set_connection
+from bridge.tilt.view import View
+
+CHANGE_RING = 2048
+TRANSITION_RING = 1000
+
+
+class Store:
+    def __init__(
+        self, *, log_budget_bytes: int = DEFAULT_BUDGET, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._state = State()
+        self.logs = LogBuffer(log_budget_bytes)
+        self._clock = clock
+        self._changes: deque[Change] = deque(maxlen=CHANGE_RING)
+        self.transitions: deque[Transition] = deque(maxlen=TRANSITION_RING)
+        self._event: anyio.Event | None = None
+        self._new_connection = True
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    # ------------------------------------------------------------------ writes
+
+    def new_connection(self) -> None:
+        """The next frame is the first (complete) view of a new websocket connection."""
+        self._new_connection = True
+        self.logs.new_connection()
+
+    def apply_frame(self, view: View) -> Change:
+        old_start = self._state.tilt_start_time
+        state, change = apply_view(self._state, view, now=self._clock())
+        if view.tilt_start_time and old_start and view.tilt_start_time != old_start:
+            self.logs.new_process()
+        first = self._new_connection
+        self._new_connection = False
+        logs: frozenset[str] = frozenset()
+        if view.log_list is not None:
+            delta = self.logs.apply(view.log_list)
+            logs = delta.resources
+        conn = state.connection
+        state = _with_frames(state, conn.frames + 1)
+        change = Change(
+            version=change.version,
+            resources=change.resources,
+            added=change.added,
+            removed=change.removed,
+            buttons=change.buttons,
+            logs=logs,
+            session=change.session,
+            reset=change.reset or (first and view.is_complete),
+            transitions=change.transitions,
+        )
+        self._publish(state, change)
+        return change
+
+    def set_connection(self, info: ConnectionInfo) -> Change:
+        state, change = set_connection(self._state, info)
+        self._publish(state, change)
+        return change
+
+    def note_bad_frame(self) -> None:
+        info = self._state.connection
+        self.set_connection(replace(info, bad_frames=info.bad_frames + 1))
+
+    def _publish(self, state: State, change: Change) -> None:
+        self._state = state
+        self._changes.append(change)
+        self.transitions.extend(change.transitions)
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+    # ------------------------------------------------------------------ reads
+
+    def changes_since(self, version: int) -> Change:
+        """Everything that changed after ``version``, merged into one :class:`Change`."""
+        current = self._state.version
+        if version >= current:
+            return Change(current)
+        if not self._changes or self._changes[0].version > version + 1:
+            return Change(current, reset=True, connection=True, session=True)
+        merged = Change(version)
+        for change in self._changes:
+            if change.version > version:
+                merged = merged.merge(change)
+        return merged
+
+    async def wait_changed(self, after: int) -> int:
+        """Wait until the version is above ``after``; return the new version."""
+        while self._state.version <= after:
+            if self._event is None:
+                self._event = anyio.Event()
+            await self._event.wait()
+        return self._state.version
+
+
+def _with_frames(state: State, frames: int) -> State:
+    return replace(state, connection=replace(state.connection, frames=frames))
