@@ -48,7 +48,9 @@ DEFAULT_BUDGET: Final = 32 * 1024 * 1024
 GLOBAL: Final = ""
 """Resource key of lines that belong to no resource (Tilt's global log)."""
 
-ANSI_RE: Final = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+ANSI_RE: Final = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+)
 
 _BUILD_PREFIXES: Final = ("build:", "tiltfile:")
 _RUNTIME_PREFIXES: Final = ("localserve:", "pod:", "dc:")
@@ -420,7 +422,9 @@ def _filtered(stream: Iterable[LogLine], q: LogQuery) -> Iterator[LogLine]:
         yield line
 
 
-def _grep(stream: Iterable[LogLine], pattern: re.Pattern[str], tail: int, context: int) -> LogResult:
+def _grep(
+    stream: Iterable[LogLine], pattern: re.Pattern[str], tail: int, context: int
+) -> LogResult:
     """Newest ``tail`` matches, each with ``context`` lines either side (grep -C)."""
     kept: dict[int, LogLine] = {}
     recent: deque[LogLine] = deque(maxlen=context)

@@ -24,7 +24,6 @@ from bridge.tilt.view import Button, Resource, Session, View
 TILTFILE: Final = "(Tiltfile)"
 
 
-
 def _empty_resources() -> Mapping[str, Resource]:
     return MappingProxyType({})
 
@@ -143,7 +142,8 @@ def _transitions(
         return [Transition(version, now, new.name, "added", "", new.update_status)]
     if new is None and old is not None:
         return [Transition(version, now, old.name, "removed", old.update_status, "")]
-    assert old is not None and new is not None
+    if old is None or new is None:
+        return []
     out: list[Transition] = []
     if old.update_status != new.update_status:
         error = new.build_history[0].error if new.build_history else None
@@ -164,9 +164,7 @@ def _transitions(
         )
     if old.disable_state != new.disable_state:
         out.append(
-            Transition(
-                version, now, new.name, "disable", old.disable_state, new.disable_state
-            )
+            Transition(version, now, new.name, "disable", old.disable_state, new.disable_state)
         )
     return out
 
@@ -215,9 +213,7 @@ def apply_view(state: State, view: View, *, now: float = 0.0) -> tuple[State, Ch
         for name in base_buttons.keys() | state.buttons.keys()
         if base_buttons.get(name) != state.buttons.get(name)
     )
-    session = view.session if view.session is not None else (
-        None if restarted else state.session
-    )
+    session = view.session if view.session is not None else (None if restarted else state.session)
     new_state = replace(
         state,
         version=version,

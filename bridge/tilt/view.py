@@ -341,7 +341,9 @@ def _decode_input(raw: object) -> ButtonInput:
         )
     if isinstance(d.get("bool"), Mapping):
         b = _obj(d.get("bool"))
-        return ButtonInput(name=name, kind="bool", label=label, default=_bool(b.get("defaultValue")))
+        return ButtonInput(
+            name=name, kind="bool", label=label, default=_bool(b.get("defaultValue"))
+        )
     if isinstance(d.get("hidden"), Mapping):
         h = _obj(d.get("hidden"))
         return ButtonInput(name=name, kind="hidden", label=label, default=_str(h.get("value")))

@@ -1,0 +1,170 @@
+"""The entry point's runtime: one task group owns the watcher, the push pump and the
+MCP transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TextIO
+
+import anyio
+import structlog
+
+from bridge import log as bridge_log
+from bridge.errors import BridgeError, FrameError, TiltError
+from bridge.mcp import views
+from bridge.settings import Settings, TokenSource
+from bridge.store import Store
+from bridge.tilt.client import TiltHTTP
+from bridge.tilt.stream import TiltSource
+from bridge.tilt.view import decode_view
+from bridge.watcher import Watcher
+
+log = structlog.get_logger("bridge.app")
+
+
+@asynccontextmanager
+async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
+    """With ``--demo``, start the built-in fake Tilt and point the settings at it."""
+    if not settings.demo:
+        yield settings
+        return
+    from bridge.testing import FakeTilt, run_demo_activity
+
+    async with FakeTilt() as tilt, anyio.create_task_group() as tg:
+        tg.start_soon(run_demo_activity, tilt)
+        log.info("demo.started", url=tilt.base_url)
+        yield replace(
+            settings,
+            host="127.0.0.1",
+            port=tilt.port,
+            token=TokenSource(env_value=tilt.token) if tilt.token else TokenSource(),
+        )
+        tg.cancel_scope.cancel()
+
+
+async def _cancel_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("bridge.stopping", signal=signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+async def serve(settings: Settings) -> None:
+    from bridge.mcp.app import run_mcp
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_cancel_on_signal, tg.cancel_scope)
+        async with tilt_endpoint(settings) as live:
+            store = Store(log_budget_bytes=live.log_budget_bytes)
+            http = TiltHTTP(live.tilt_base_url, live.token)
+            try:
+                source = TiltSource(http, live.tilt_ws_url, max_frame_bytes=live.max_frame_bytes)
+                watcher = Watcher(store, source, url=live.tilt_ws_url)
+                async with anyio.create_task_group() as inner:
+                    await inner.start(watcher.run)
+                    await run_mcp(live, store, http, inner)
+                    inner.cancel_scope.cancel()
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    await http.aclose()
+        tg.cancel_scope.cancel()
+
+
+def run_serve(settings: Settings) -> int:
+    bridge_log.configure(settings.log_level, settings.log_format)
+    log.info(
+        "bridge.starting",
+        tilt=settings.tilt_base_url if not settings.demo else "demo",
+        transport=settings.transport,
+        read_only=settings.read_only,
+    )
+    try:
+        anyio.run(serve, settings, backend="asyncio")
+    except KeyboardInterrupt:
+        pass
+    except BridgeError as exc:
+        print(f"tilt-mcp-bridge: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------- status
+
+
+async def fetch_once(settings: Settings, timeout_s: float = 10.0) -> Store:
+    """csrf → websocket → first complete view, applied to a fresh store."""
+    store = Store(log_budget_bytes=settings.log_budget_bytes)
+    http = TiltHTTP(settings.tilt_base_url, settings.token, timeout_s=timeout_s)
+    try:
+        source = TiltSource(
+            http,
+            settings.tilt_ws_url,
+            max_frame_bytes=settings.max_frame_bytes,
+            open_timeout_s=timeout_s,
+        )
+        with anyio.fail_after(timeout_s):
+            csrf = await source.fetch_csrf()
+            frames = source.open(csrf)
+            try:
+                async for raw in frames:
+                    store.apply_frame(decode_view(raw))
+                    break
+            finally:
+                await frames.aclose()  # type: ignore[attr-defined]
+    finally:
+        await http.aclose()
+    return store
+
+
+def format_table(store: Store, now: float) -> str:
+    state = store.state
+    st = views.status(state, store.logs, now)
+    rows = views.resource_rows(state, store.logs, now).resources
+    lines = [
+        f"Tilt {st.tilt_version or '?'}: {st.resources} resources, "
+        + ", ".join(f"{n} {k}" for k, n in st.counts.items())
+        + (f"; Tiltfile {st.tiltfile}" if st.tiltfile != "ok" else ""),
+        "",
+    ]
+    width = max([len(r.name) for r in rows] + [8])
+    lines.append(f"{'RESOURCE':<{width}}  {'STATE':<9} {'UPDATE':<14} {'RUNTIME':<14} WHY")
+    for r in rows:
+        lines.append(
+            f"{r.name:<{width}}  {r.state:<9} {r.update:<14} {r.runtime:<14} {r.why or ''}".rstrip()
+        )
+    if st.tiltfile_error:
+        lines += ["", f"Tiltfile error: {st.tiltfile_error}"]
+    return "\n".join(lines)
+
+
+async def _status(settings: Settings, out: TextIO) -> int:
+    async with tilt_endpoint(settings) as live:
+        try:
+            store = await fetch_once(live)
+        except TimeoutError:
+            print(
+                f"tilt-mcp-bridge: no answer from Tilt at {live.tilt_base_url} within 10s",
+                file=sys.stderr,
+            )
+            return 1
+        except (TiltError, FrameError) as exc:
+            print(f"tilt-mcp-bridge: {exc}", file=sys.stderr)
+            return 1
+    print(format_table(store, time.time()), file=out)
+    return 0
+
+
+def run_status(settings: Settings, out: TextIO | None = None) -> int:
+    bridge_log.configure("warning", settings.log_format)
+    return anyio.run(_status, settings, out or sys.stdout, backend="asyncio")
+
+
+def dump_json(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"))

@@ -1,0 +1,193 @@
+"""The command line: ``tilt-mcp-bridge [serve|status] [options]``.
+
+Every option has an environment variable; Tilt's own names where Tilt has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from bridge import __version__
+from bridge.errors import ConfigError
+from bridge.settings import Secret, Settings, env_flag, token_source
+
+EPILOG = """\
+commands:
+  serve    (default) run the MCP server; stdio unless --transport http
+  status   connect to Tilt once, print a resource table, exit non-zero on failure
+
+Tilt's token is read from TILT_TOKEN, else $TILT_DEV_DIR/token, else ~/.tilt-dev/token.
+Logs go to stderr only (stdout is the MCP wire under stdio).
+"""
+
+
+def _csv(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset(v.strip() for v in value.split(",") if v.strip())
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tilt-mcp-bridge",
+        description="An MCP server that watches a running Tilt over its /ws/view websocket "
+        "and serves its resources, logs and controls to AI coding agents.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", nargs="?", choices=("serve", "status"), default="serve")
+    p.add_argument("--version", action="version", version=f"tilt-mcp-bridge {__version__}")
+    g = p.add_argument_group("Tilt")
+    g.add_argument(
+        "--host",
+        default=env.get("TILT_HOST", "localhost"),
+        help="Tilt's web server host (env TILT_HOST; default localhost)",
+    )
+    g.add_argument(
+        "--port",
+        type=int,
+        default=int(env.get("TILT_PORT", "10350") or 10350),
+        help="Tilt's web server port (env TILT_PORT; default 10350)",
+    )
+    g.add_argument(
+        "--demo",
+        action="store_true",
+        default=env_flag(env, "BRIDGE_DEMO"),
+        help="serve a built-in fake Tilt replaying a recorded session, instead of connecting "
+        "to a real one (env BRIDGE_DEMO=1)",
+    )
+    m = p.add_argument_group("MCP")
+    m.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default=env.get("BRIDGE_TRANSPORT", "stdio"),
+        help="stdio (default) or Streamable HTTP (env BRIDGE_TRANSPORT)",
+    )
+    m.add_argument(
+        "--http-host",
+        default=env.get("BRIDGE_HTTP_HOST", "127.0.0.1"),
+        help="HTTP bind address (env BRIDGE_HTTP_HOST; default 127.0.0.1). A non-loopback "
+        "address requires --http-token",
+    )
+    m.add_argument(
+        "--http-port",
+        type=int,
+        default=int(env.get("BRIDGE_HTTP_PORT", "8765") or 8765),
+        help="HTTP port (env BRIDGE_HTTP_PORT; default 8765; 0 = any free port)",
+    )
+    m.add_argument(
+        "--http-token",
+        default=None,
+        help="bearer token HTTP clients must send (env BRIDGE_HTTP_TOKEN; prefer the env var)",
+    )
+    m.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[o for o in env.get("BRIDGE_ALLOWED_ORIGINS", "").split(",") if o],
+        help="extra browser Origin allowed on HTTP (repeatable; env BRIDGE_ALLOWED_ORIGINS, "
+        "comma-separated). Loopback origins are always allowed",
+    )
+    m.add_argument(
+        "--read-only",
+        action="store_true",
+        default=env_flag(env, "BRIDGE_READ_ONLY"),
+        help="do not register any tool that changes Tilt (env BRIDGE_READ_ONLY=1)",
+    )
+    m.add_argument(
+        "--allow-tools",
+        default=env.get("BRIDGE_ALLOW_TOOLS"),
+        help="comma-separated tool names to expose; all others are hidden (env BRIDGE_ALLOW_TOOLS)",
+    )
+    m.add_argument(
+        "--deny-tools",
+        default=env.get("BRIDGE_DENY_TOOLS"),
+        help="comma-separated tool names to hide (env BRIDGE_DENY_TOOLS)",
+    )
+    m.add_argument(
+        "--channel-push",
+        action="store_true",
+        default=env_flag(env, "BRIDGE_CHANNEL_PUSH"),
+        help="send concise events (build failed/recovered, crashed, Tilt down) over Claude "
+        "Code's experimental claude/channel notifications (env BRIDGE_CHANNEL_PUSH=1)",
+    )
+    m.add_argument(
+        "--log-notify-interval",
+        type=float,
+        default=float(env.get("BRIDGE_LOG_NOTIFY_INTERVAL", "1.0") or 1.0),
+        help="at most one update per log URI per this many seconds (env "
+        "BRIDGE_LOG_NOTIFY_INTERVAL; default 1.0)",
+    )
+    c = p.add_argument_group("cache and logging")
+    c.add_argument(
+        "--log-budget-mb",
+        type=float,
+        default=float(env.get("BRIDGE_LOG_BUDGET_MB", "32") or 32),
+        help="memory for held log lines, shared fairly between resources (env "
+        "BRIDGE_LOG_BUDGET_MB; default 32, Tilt itself keeps 2)",
+    )
+    c.add_argument(
+        "--max-frame-mb",
+        type=float,
+        default=float(env.get("BRIDGE_MAX_FRAME_MB", "64") or 64),
+        help="largest websocket frame accepted from Tilt (env BRIDGE_MAX_FRAME_MB; default 64)",
+    )
+    c.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=env.get("BRIDGE_LOG_LEVEL", "info"),
+        help="stderr log level (env BRIDGE_LOG_LEVEL; default info)",
+    )
+    c.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default=env.get("BRIDGE_LOG_FORMAT", "auto"),
+        help="console on a tty, JSON otherwise (env BRIDGE_LOG_FORMAT; default auto)",
+    )
+    return p
+
+
+def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Settings]:
+    args = build_parser(env).parse_args(list(argv))
+    http_token = args.http_token or env.get("BRIDGE_HTTP_TOKEN") or None
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        token=token_source(env),
+        transport=args.transport,
+        http_host=args.http_host,
+        http_port=args.http_port,
+        http_token=Secret(http_token) if http_token else None,
+        allowed_origins=tuple(args.allowed_origin),
+        read_only=args.read_only,
+        allow_tools=_csv(args.allow_tools),
+        deny_tools=_csv(args.deny_tools) or frozenset(),
+        log_level=args.log_level,
+        log_format=args.log_format,
+        demo=args.demo,
+        log_budget_bytes=int(args.log_budget_mb * 1024 * 1024),
+        max_frame_bytes=int(args.max_frame_mb * 1024 * 1024),
+        log_notify_interval_s=max(0.0, args.log_notify_interval),
+        channel_push=args.channel_push,
+    )
+    return args.command, settings.validate()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        command, settings = parse_settings(argv, os.environ)
+    except ConfigError as exc:
+        print(f"tilt-mcp-bridge: {exc}", file=sys.stderr)
+        return 2
+    from bridge import app  # heavy imports only once the command line is valid
+
+    if command == "status":
+        return app.run_status(settings)
+    return app.run_serve(settings)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Configuration: flags and environment variables, following Tilt's own names."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.errors import ConfigError
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str`` (Tilt's token, the HTTP token)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSource:
+    """Where Tilt's token comes from; re-read on a 403 so a rewritten file is picked up."""
+
+    env_value: str | None = None
+    path: Path | None = None
+
+    def describe(self) -> str:
+        if self.env_value:
+            return "TILT_TOKEN"
+        return str(self.path) if self.path else "nowhere"
+
+    def read(self) -> Secret | None:
+        if self.env_value:
+            return Secret(self.env_value.strip())
+        if self.path is None:
+            return None
+        try:
+            value = self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return Secret(value) if value else None
+
+
+def token_source(env: Mapping[str, str]) -> TokenSource:
+    """``TILT_TOKEN``, else ``$TILT_DEV_DIR/token``, else ``~/.tilt-dev/token``."""
+    if env.get("TILT_TOKEN"):
+        return TokenSource(env_value=env["TILT_TOKEN"])
+    dev_dir = env.get("TILT_DEV_DIR")
+    base = (
+        Path(dev_dir).expanduser()
+        if dev_dir
+        else Path(env.get("HOME", "~")).expanduser() / ".tilt-dev"
+    )
+    return TokenSource(path=base / "token")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "localhost"
+    port: int = 10350
+    token: TokenSource = field(default_factory=TokenSource)
+    transport: str = "stdio"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    http_token: Secret | None = None
+    allowed_origins: tuple[str, ...] = ()
+    read_only: bool = False
+    allow_tools: frozenset[str] | None = None
+    deny_tools: frozenset[str] = frozenset()
+    log_level: str = "info"
+    log_format: str = "auto"
+    demo: bool = False
+    log_budget_bytes: int = 32 * 1024 * 1024
+    max_frame_bytes: int = 64 * 1024 * 1024
+    log_notify_interval_s: float = 1.0
+    channel_push: bool = False
+
+    @property
+    def tilt_base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def tilt_ws_url(self) -> str:
+        return self.tilt_base_url.replace("http://", "ws://", 1) + "/ws/view"
+
+    def validate(self) -> Settings:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"--port/TILT_PORT must be 1-65535, got {self.port}")
+        if not 0 <= self.http_port < 65536:
+            raise ConfigError(f"--http-port must be 0-65535, got {self.http_port}")
+        if self.transport not in ("stdio", "http"):
+            raise ConfigError(f"--transport must be stdio or http, got {self.transport!r}")
+        if self.transport == "http" and not is_loopback(self.http_host) and self.http_token is None:
+            raise ConfigError(
+                f"--http-host {self.http_host} is not a loopback address: set --http-token "
+                "(or BRIDGE_HTTP_TOKEN) so only clients with the bearer token can connect"
+            )
+        if self.log_budget_bytes < 64 * 1024:
+            raise ConfigError("--log-budget-mb must be at least 0.0625 (64 KiB)")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

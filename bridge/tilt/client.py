@@ -1,0 +1,167 @@
+"""Tilt's HTTP API: csrf for the websocket, and the write operations of its web UI.
+
+Every request carries ``X-Tilt-Token`` and no ``Origin`` header (tilt-protocol.md
+§2, §5). This is the one place httpx2 exceptions are translated into
+:mod:`bridge.errors`. The token never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Final
+
+import httpx2
+
+from bridge.errors import (
+    TiltAuthError,
+    TiltConflict,
+    TiltError,
+    TiltRequestError,
+    TiltUnreachable,
+)
+from bridge.settings import Secret, TokenSource
+
+BUTTON_PATH: Final = "/proxy/apis/tilt.dev/v1alpha1/uibuttons/{name}/status"
+BUILD_REASON_WEB: Final = 16  # model.BuildReasonFlagTriggerWeb, what Tilt's web UI sends
+
+AUTH_HINT: Final = (
+    "Tilt rejected the token (403). The bridge reads it from {source}; make sure it is the "
+    "token of the Tilt you are pointing at (`cat ~/.tilt-dev/token`, or set TILT_TOKEN / "
+    "TILT_DEV_DIR), or run tilt with TILT_DISABLE_HUD_AUTH=1"
+)
+
+
+def click_timestamp(now: datetime | None = None) -> str:
+    """``lastClickedAt`` with exactly six fractional digits, as Tilt's web UI sends."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class TiltHTTP:
+    """An async client for one Tilt (``http://host:port``)."""
+
+    def __init__(self, base_url: str, token: TokenSource, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url
+        self._token_source = token
+        self._token: Secret | None = token.read()
+        self._client = httpx2.AsyncClient(
+            base_url=base_url,
+            timeout=timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": "tilt-mcp-bridge"},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def reload_token(self) -> None:
+        """Re-read the token (after a 403 the file may have been rewritten)."""
+        self._token = self._token_source.read()
+
+    @property
+    def has_token(self) -> bool:
+        return self._token is not None
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self._token is not None:
+            headers["X-Tilt-Token"] = self._token.reveal()
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        expect: Sequence[int] = (200,),
+    ) -> httpx2.Response:
+        content = None if body is None else json.dumps(body).encode()
+        extra = {"Content-Type": "application/json"} if content is not None else None
+        what = f"{method} {self.base_url}{path}"
+        try:
+            resp = await self._client.request(
+                method, path, content=content, headers=self._headers(extra)
+            )
+        except httpx2.TimeoutException as exc:
+            raise TiltUnreachable(f"{what} timed out; is Tilt busy or restarting?") from exc
+        except httpx2.TransportError as exc:
+            raise TiltUnreachable(
+                f"tilt is not reachable at {self.base_url} ({exc.__class__.__name__}); "
+                "is 'tilt up' running?"
+            ) from exc
+        if resp.status_code in expect:
+            return resp
+        text = _short(resp.text)
+        if resp.status_code == 403:
+            raise TiltAuthError(
+                AUTH_HINT.format(source=self._token_source.describe()) + f" [{what}]"
+            )
+        if resp.status_code == 409:
+            raise TiltConflict(f"{what}: 409 conflict: {text}")
+        raise TiltRequestError(
+            f"{what} answered {resp.status_code}: {text}", status=resp.status_code, body=resp.text
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def fetch_csrf(self) -> str:
+        """``GET /api/websocket_token``: the per-process csrf for ``/ws/view``."""
+        resp = await self.request("GET", "/api/websocket_token")
+        csrf = resp.text.strip()
+        if not csrf:
+            raise TiltError(f"{self.base_url}/api/websocket_token returned an empty csrf token")
+        return csrf
+
+    async def get_view(self) -> str:
+        """``GET /api/view``: the complete view as JSON text."""
+        return (await self.request("GET", "/api/view")).text
+
+    # ------------------------------------------------------------------ writes
+
+    async def trigger(self, resource: str) -> str:
+        """``POST /api/trigger``. Returns the body: empty, or Tilt's note (e.g. disabled)."""
+        resp = await self.request(
+            "POST",
+            "/api/trigger",
+            body={"manifest_names": [resource], "build_reason": BUILD_REASON_WEB},
+        )
+        return resp.text.strip()
+
+    async def set_trigger_mode(self, resources: Sequence[str], mode: int) -> None:
+        await self.request(
+            "POST",
+            "/api/override/trigger_mode",
+            body={"manifest_names": list(resources), "trigger_mode": mode},
+        )
+
+    async def set_tiltfile_args(self, args: Sequence[str]) -> None:
+        await self.request("POST", "/api/set_tiltfile_args", body=list(args))
+
+    async def put_button_status(
+        self,
+        name: str,
+        metadata_json: str,
+        inputs: Sequence[Mapping[str, object]],
+        *,
+        clicked_at: str | None = None,
+    ) -> Mapping[str, object]:
+        """Click a UIButton: PUT its status with the latest metadata (409 if stale)."""
+        status: dict[str, object] = {"lastClickedAt": clicked_at or click_timestamp()}
+        if inputs:
+            status["inputs"] = list(inputs)
+        body = {"metadata": json.loads(metadata_json), "status": status}
+        resp = await self.request("PUT", BUTTON_PATH.format(name=name), body=body)
+        try:
+            parsed = resp.json()
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = text.strip().replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"

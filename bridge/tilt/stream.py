@@ -1,0 +1,117 @@
+"""The ``/ws/view`` websocket: the only module that imports ``websockets``.
+
+:class:`TiltSource` is what the watcher needs from Tilt (a csrf, then a stream
+of text frames). It translates every websockets/OS exception into
+:mod:`bridge.errors` at this one boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+from urllib.parse import quote
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from bridge.errors import TiltAuthError, TiltError, TiltUnreachable
+from bridge.tilt.client import TiltHTTP
+
+
+class ViewSource(Protocol):
+    """The seam between the watcher and Tilt; tests pass their own."""
+
+    async def fetch_csrf(self) -> str: ...
+
+    def open(self, csrf: str) -> AsyncIterator[str]:
+        """Connect and yield text frames until the connection ends (raise on failure)."""
+        ...
+
+    def reload_token(self) -> None: ...
+
+
+class StreamClosed(TiltError):
+    """The websocket ended; ``code`` is 1006 when Tilt vanished without a close frame."""
+
+    def __init__(self, message: str, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TiltSource:
+    """The real thing: csrf over HTTP, frames over ``ws://host:port/ws/view``."""
+
+    def __init__(
+        self,
+        http: TiltHTTP,
+        ws_url: str,
+        *,
+        max_frame_bytes: int,
+        open_timeout_s: float = 10.0,
+        ping_interval_s: float | None = 20.0,
+        ping_timeout_s: float | None = 20.0,
+    ) -> None:
+        self.http = http
+        self.ws_url = ws_url
+        self.max_frame_bytes = max_frame_bytes
+        self.open_timeout_s = open_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.ping_timeout_s = ping_timeout_s
+
+    async def fetch_csrf(self) -> str:
+        return await self.http.fetch_csrf()
+
+    def reload_token(self) -> None:
+        self.http.reload_token()
+
+    async def open(self, csrf: str) -> AsyncIterator[str]:
+        url = f"{self.ws_url}?csrf={quote(csrf)}"
+        shown = self.ws_url  # the csrf stays out of messages
+        try:
+            # No Origin header (Tilt compares it with Host character for character), no
+            # compression (Tilt offers none), a frame limit far above Tilt's 3.9 MB, and
+            # client pings (Tilt answers them) so a silent server is noticed.
+            async with connect(
+                url,
+                max_size=self.max_frame_bytes,
+                open_timeout=self.open_timeout_s,
+                ping_interval=self.ping_interval_s,
+                ping_timeout=self.ping_timeout_s,
+                compression=None,
+                user_agent_header="tilt-mcp-bridge",
+                close_timeout=2,
+            ) as ws:
+                async for message in ws:
+                    yield (
+                        message if isinstance(message, str) else message.decode("utf-8", "replace")
+                    )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == 403:
+                raise TiltAuthError(
+                    f"{shown} refused the websocket (403): the csrf token is stale "
+                    "(Tilt restarted?) or the Origin check failed"
+                ) from exc
+            raise TiltError(f"{shown} refused the websocket with HTTP {status}") from exc
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd is not None else 1006
+            if code == 1009:
+                raise StreamClosed(
+                    f"a frame from {shown} exceeded the {self.max_frame_bytes} byte limit "
+                    "(raise --max-frame-mb)",
+                    code,
+                ) from exc
+            raise StreamClosed(f"connection to {shown} closed (code {code})", code) from exc
+        except (InvalidHandshake, InvalidURI) as exc:
+            raise TiltError(f"websocket handshake with {shown} failed: {exc}") from exc
+        except TimeoutError as exc:
+            raise TiltUnreachable(f"{shown} did not answer within {self.open_timeout_s}s") from exc
+        except OSError as exc:
+            raise TiltUnreachable(
+                f"tilt is not reachable at {shown} ({exc.strerror or exc}); is 'tilt up' running?"
+            ) from exc

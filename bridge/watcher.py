@@ -1,0 +1,177 @@
+"""The background watcher: owns the ``/ws/view`` connection and feeds the store.
+
+It never dies. Each attempt is: fetch a fresh csrf (new per Tilt process) →
+open the websocket → apply frames. Whatever ends an attempt is logged once
+(repeats of the same failure go to debug), reflected in the store's connection
+state, and followed by a delay from :mod:`bridge.backoff`:
+
+* a connection that was live and dropped (Tilt restarting, 1006) → retry after
+  ``after_live`` (fast), then back off;
+* 403 on the websocket (stale csrf) → refetch the csrf and retry at once, once;
+* 403 on the csrf request (wrong token) → state ``auth_failed``, re-read the
+  token file, back off to the cap (no retry storm);
+* anything else → jittered, capped exponential backoff.
+
+Cancellation (shutdown) always propagates.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Final
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from bridge.backoff import BackoffPolicy, delays
+from bridge.errors import FrameError, TiltAuthError, TiltError
+from bridge.state import ConnectionInfo
+from bridge.store import Store
+from bridge.tilt.stream import StreamClosed, ViewSource
+from bridge.tilt.view import View, decode_view
+
+log = structlog.get_logger("bridge.watcher")
+
+THREAD_DECODE_BYTES: Final = 512 * 1024
+"""Frames larger than this are decoded in a worker thread so MCP requests keep flowing."""
+
+
+class Watcher:
+    def __init__(
+        self,
+        store: Store,
+        source: ViewSource,
+        *,
+        url: str,
+        policy: BackoffPolicy | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.url = url
+        self.policy = policy or BackoffPolicy()
+        self._rng = rng
+        self._clock = clock
+        self._last_error: str | None = None
+        self.attempts_total = 0
+
+    # ------------------------------------------------------------------ state
+
+    def _set(self, state: str, *, error: str | None = None, **extra: int) -> None:
+        info = self.store.state.connection
+        fields: dict[str, object] = {"state": state, "url": self.url, **extra}
+        if state != info.state:
+            fields["since"] = self._clock()
+        if error is not None:
+            fields["last_error"] = error
+        self.store.set_connection(replace(info, **fields))  # type: ignore[arg-type]
+
+    def _report(self, event: str, message: str, **kw: object) -> None:
+        """Log a failure once; identical repeats go to debug."""
+        if message != self._last_error:
+            log.warning(event, error=message, url=self.url, **kw)
+            self._last_error = message
+        else:
+            log.debug(event, error=message, url=self.url, **kw)
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run forever. ``task_status.started()`` fires before the first attempt."""
+        self._set("connecting")
+        task_status.started()
+        backoff = delays(self.policy, self._rng)
+        retry_now = False
+        while True:
+            live = False
+            stage = "csrf"
+            self.attempts_total += 1
+            try:
+                csrf = await self.source.fetch_csrf()
+                stage = "websocket"
+                self.store.new_connection()
+                async for raw in self.source.open(csrf):
+                    if not live:
+                        live = True
+                        info = self.store.state.connection
+                        self._set(
+                            "connected",
+                            attempts=0,
+                            connections=info.connections + 1,
+                            frames=0,
+                        )
+                        log.info("tilt.stream.connected", url=self.url)
+                        self._last_error = None
+                    await self._handle(raw)
+                # the async for ended: Tilt closed cleanly; handled like any drop
+                raise StreamClosed(f"Tilt closed the connection to {self.url}", 1000)  # noqa: TRY301
+            except TiltAuthError as exc:
+                message = str(exc)
+                if stage == "websocket" and not retry_now:
+                    # stale csrf: Tilt restarted between our two requests. Refetch now.
+                    self._report("tilt.stream.csrf_rejected", message)
+                    retry_now = True
+                    self._set("connecting", error=message)
+                    continue
+                self.source.reload_token()
+                self._report("tilt.auth.failed", message)
+                self._set("auth_failed", error=message, attempts=self._attempts() + 1)
+            except StreamClosed as exc:
+                self._report("tilt.stream.closed", str(exc), code=exc.code)
+                self._set("disconnected", error=str(exc), attempts=self._attempts() + 1)
+            except TiltError as exc:
+                self._report("tilt.stream.unreachable", str(exc))
+                self._set("disconnected", error=str(exc), attempts=self._attempts() + 1)
+            except Exception as exc:  # the watcher never dies; say what happened
+                message = f"unexpected {exc.__class__.__name__}: {exc}"
+                log.exception("tilt.stream.unexpected_error", error=message, url=self.url)
+                self._last_error = message
+                self._set("disconnected", error=message, attempts=self._attempts() + 1)
+            retry_now = False
+            if live:
+                backoff = delays(self.policy, self._rng)
+                delay = self.policy.after_live
+            else:
+                delay = next(backoff)
+            log.debug("tilt.stream.retry", delay_s=round(delay, 3))
+            await anyio.sleep(delay)
+
+    def _attempts(self) -> int:
+        return self.store.state.connection.attempts
+
+    async def _handle(self, raw: str) -> None:
+        try:
+            view: View
+            if len(raw) > THREAD_DECODE_BYTES:
+                view = await anyio.to_thread.run_sync(decode_view, raw)
+            else:
+                view = decode_view(raw)
+        except FrameError as exc:
+            log.warning("tilt.frame.skipped", reason=str(exc), size_bytes=len(raw))
+            self.store.note_bad_frame()
+            return
+        self.store.apply_frame(view)
+
+
+def connection_summary(info: ConnectionInfo, now: float | None = None) -> str:
+    """One line: ``connected for 5m`` / ``disconnected for 12s: <error>``."""
+    now = time.time() if now is None else now
+    age = _age(now - info.since) if info.since else "?"
+    text = f"{info.state} for {age}"
+    if info.state != "connected" and info.last_error:
+        text += f": {info.last_error}"
+    return text
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
