@@ -18,7 +18,7 @@ log = structlog.get_logger("bridge.mcp")
 async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> FastMCP:
     ctx = BridgeContext(store=store, settings=settings, http=http)
     mcp = build_server(ctx)
-    await apply_tool_filters(mcp, ctx, write_tools=set())
+    await apply_tool_filters(mcp, ctx)
     return mcp
 
 

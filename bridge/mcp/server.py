@@ -6,7 +6,7 @@ from fastmcp import FastMCP
 
 from bridge import __version__
 from bridge.errors import ConfigError, close_matches
-from bridge.mcp import prompts, resources, tools
+from bridge.mcp import control, live, prompts, resources, tools
 from bridge.mcp.context import BridgeContext
 
 INSTRUCTIONS = """\
@@ -27,13 +27,18 @@ def build_server(ctx: BridgeContext) -> FastMCP:
         mask_error_details=True,
     )
     tools.register(mcp, ctx)
+    live.register(mcp, ctx)
+    control.register_read(mcp, ctx)
+    if not ctx.settings.read_only:
+        control.register_write(mcp, ctx)
     resources.register(mcp, ctx)
     prompts.register(mcp, ctx)
     return mcp
 
 
-async def apply_tool_filters(mcp: FastMCP, ctx: BridgeContext, write_tools: set[str]) -> None:
-    """``--read-only`` drops every write tool; ``--allow-tools`` / ``--deny-tools`` refine."""
+async def apply_tool_filters(mcp: FastMCP, ctx: BridgeContext) -> None:
+    """``--allow-tools`` / ``--deny-tools``: hide tools by name (``--read-only`` already kept
+    the write tools from being registered at all)."""
     settings = ctx.settings
     names = {t.name for t in await mcp.list_tools()}
     for wanted in (settings.allow_tools or frozenset()) | settings.deny_tools:
@@ -42,8 +47,6 @@ async def apply_tool_filters(mcp: FastMCP, ctx: BridgeContext, write_tools: set[
             hint = f"; did you mean {', '.join(matches)}?" if matches else ""
             raise ConfigError(f"--allow-tools/--deny-tools name an unknown tool {wanted!r}{hint}")
     remove: set[str] = set()
-    if settings.read_only:
-        remove |= write_tools
     if settings.allow_tools is not None:
         remove |= names - settings.allow_tools
     remove |= settings.deny_tools

@@ -1,0 +1,232 @@
+"""Write tools: trigger, enable/disable, buttons, trigger mode, Tiltfile args.
+
+Not registered at all under ``--read-only``. Annotations say what each truly does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from fastmcp import FastMCP
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from bridge.control import Controller, ToggleResult
+from bridge.errors import ToolError
+from bridge.mcp import views
+from bridge.mcp.context import BridgeContext, model_errors
+from bridge.mcp.tools import READ_ONLY, schema
+from bridge.mcp.views import Compact
+
+WRITE_TOOLS: Final = frozenset(
+    {"trigger", "enable", "disable", "click_button", "set_trigger_mode", "set_tiltfile_args"}
+)
+
+
+class TriggerOut(Compact):
+    resource: str
+    outcome: str = Field(description="triggered (not waited) | ok | error | timeout")
+    error: str | None = None
+    log: list[str] | None = Field(None, description="log lines of the build (on error)")
+    waited_s: float | None = None
+
+
+class ToggleOut(Compact):
+    resource: str
+    state: str
+    changed: bool
+    confirmed: bool = Field(description="the new state was seen on Tilt's stream")
+
+
+class ToggleList(Compact):
+    results: list[ToggleOut]
+
+
+class ButtonList(Compact):
+    buttons: list[views.ButtonOut]
+
+
+class ClickOut(Compact):
+    button: str
+    clicked_at: str | None = None
+
+
+class ModeOut(Compact):
+    resource: str
+    trigger_mode: str
+
+
+class ArgsOut(Compact):
+    args: list[str]
+    note: str
+
+
+def _writes(*, destructive: bool, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=False,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
+
+
+def _toggles(results: list[ToggleResult]) -> ToggleList:
+    return ToggleList(
+        results=[
+            ToggleOut(resource=r.resource, state=r.state, changed=r.changed, confirmed=r.confirmed)
+            for r in results
+        ]
+    )
+
+
+def register_read(mcp: FastMCP, ctx: BridgeContext) -> None:
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(ButtonList))
+    @model_errors
+    async def list_buttons(
+        resource: Annotated[
+            str | None, Field(description="only this resource's buttons; 'global' for nav")
+        ] = None,
+        include_builtin: Annotated[
+            bool, Field(description="also list Tilt's own disable-toggle and stop-build buttons")
+        ] = False,
+    ) -> ButtonList:
+        """Buttons you can press with click_button: custom UIButtons (per resource and
+        global) with their inputs."""
+        state = ctx.store.state
+        if resource not in (None, "global"):
+            views.resolve(state, resource)
+        out = []
+        for btn in sorted(state.buttons.values(), key=lambda b: (b.component_id, b.name)):
+            shown = views.button_out(btn)
+            if resource is not None and shown.location != resource:
+                continue
+            if not include_builtin and shown.kind != "custom":
+                continue
+            out.append(shown)
+        return ButtonList(buttons=out)
+
+
+def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
+    if ctx.http is None:
+        return
+    control = Controller(ctx.store, ctx.http)
+
+    @mcp.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+        output_schema=schema(TriggerOut),
+    )
+    @model_errors
+    async def trigger(
+        resource: Annotated[str, Field(description="resource to rebuild / rerun")],
+        wait: Annotated[
+            bool, Field(description="wait for the build and return its outcome")
+        ] = False,
+        timeout_s: Annotated[float, Field(gt=0, le=1800)] = 300,
+    ) -> TriggerOut:
+        """Rebuild a resource now (like the ↻ button). With wait=true, follow Tilt's stream
+        until that build finishes and return ok, or the error with the build's log lines."""
+        result = await control.trigger(resource, wait=wait, timeout_s=timeout_s)
+        lines = None
+        if result.outcome in ("error", "timeout"):
+            lines = [
+                views.render_line(x, with_resource=False, timestamps=True)
+                for x in control.build_lines(resource)
+            ]
+        return TriggerOut(
+            resource=resource,
+            outcome=result.outcome,
+            error=result.error
+            if result.outcome != "timeout"
+            else f"the build did not finish within {timeout_s}s; check get_logs",
+            log=lines,
+            waited_s=result.wait.waited_s if result.wait else None,
+        )
+
+    @mcp.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+        output_schema=schema(ToggleList),
+    )
+    @model_errors
+    async def enable(
+        resources: Annotated[list[str], Field(min_length=1, description="resource names")],
+        only: Annotated[
+            bool, Field(description="also disable every other resource (Tilt's 'enable only')")
+        ] = False,
+    ) -> ToggleList:
+        """Enable resources (through each one's disable-toggle button), confirmed from
+        the stream."""
+        if only:
+            return _toggles(await control.enable_only(resources))
+        return _toggles(await control.set_enabled(resources, True))
+
+    @mcp.tool(
+        annotations=_writes(destructive=True, idempotent=True, open_world=False),
+        output_schema=schema(ToggleList),
+    )
+    @model_errors
+    async def disable(
+        resources: Annotated[list[str], Field(min_length=1, description="resource names")],
+    ) -> ToggleList:
+        """Disable resources: Tilt stops their processes/pods until enabled again."""
+        return _toggles(await control.set_enabled(resources, False))
+
+    @mcp.tool(
+        annotations=_writes(destructive=True, idempotent=False, open_world=True),
+        output_schema=schema(ClickOut),
+    )
+    @model_errors
+    async def click_button(
+        name: Annotated[str, Field(description="button name from list_buttons")],
+        inputs: Annotated[
+            dict[str, str | bool] | None,
+            Field(description="input name -> value, checked against the button's inputs"),
+        ] = None,
+    ) -> ClickOut:
+        """Press a UIButton (custom buttons run whatever the Tiltfile attached to them)."""
+        btn = await control.click(name, inputs)
+        return ClickOut(button=name, clicked_at=btn.last_clicked_at)
+
+    @mcp.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+        output_schema=schema(ModeOut),
+    )
+    @model_errors
+    async def set_trigger_mode(
+        resource: Annotated[str, Field(description="resource name")],
+        mode: Annotated[
+            str,
+            Field(description="auto | manual | auto_no_init | manual_no_init"),
+        ],
+    ) -> ModeOut:
+        """Choose whether file changes rebuild the resource (auto) or only trigger does (manual)."""
+        await control.set_trigger_mode(resource, mode)
+        return ModeOut(resource=resource, trigger_mode=mode)
+
+    @mcp.tool(
+        annotations=_writes(destructive=True, idempotent=True, open_world=False),
+        output_schema=schema(ArgsOut),
+    )
+    @model_errors
+    async def set_tiltfile_args(
+        args: Annotated[list[str], Field(description="arguments after -- in `tilt up -- …`")],
+    ) -> ArgsOut:
+        """Set the Tiltfile's arguments; Tilt reloads the Tiltfile (resources may change)."""
+        if len(args) > 100:
+            raise ToolError("at most 100 Tiltfile args")
+        await control.set_tiltfile_args(args)
+        return ArgsOut(args=list(args), note="Tilt reloads the Tiltfile; watch get_status")

@@ -1,0 +1,169 @@
+"""Tools for agents that want changes: ``wait_for`` (no polling) and ``get_changes``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastmcp import Context, FastMCP
+from pydantic import Field
+
+from bridge import waiting
+from bridge.errors import ToolError
+from bridge.logbuffer import format_time_us
+from bridge.mcp import views
+from bridge.mcp.context import BridgeContext, model_errors
+from bridge.mcp.tools import READ_ONLY, schema
+from bridge.mcp.views import Compact
+
+MAX_CHANGE_LINES = 200
+
+
+class WaitItem(Compact):
+    resource: str
+    ok: bool
+    reason: str
+    log: list[str] | None = Field(None, description="recent error/warn lines when it failed")
+
+
+class WaitOut(Compact):
+    done: bool = Field(description="every resource met the condition")
+    timed_out: bool
+    waited_s: float
+    results: list[WaitItem]
+    still_waiting: list[str] | None = None
+    stale: str | None = None
+
+
+class TransitionOut(Compact):
+    time: str
+    resource: str
+    kind: str
+    old: str
+    new: str
+    error: str | None = None
+
+
+class ChangesOut(Compact):
+    cursor: str = Field(description="pass back as `cursor` next time")
+    transitions: list[TransitionOut]
+    log: list[str] = Field(description="new WARN/ERROR log lines")
+    note: str | None = None
+    stale: str | None = None
+
+
+def _parse_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        version, seq = cursor.split(".", 1)
+        return int(version), int(seq)
+    except ValueError:
+        raise ToolError(
+            f"cursor {cursor!r} is not one this server gave out; call get_changes without a "
+            "cursor to start over"
+        ) from None
+
+
+def register(mcp: FastMCP, bctx: BridgeContext) -> None:
+    store = bctx.store
+
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(WaitOut))
+    @model_errors
+    async def wait_for(
+        resources: Annotated[list[str], Field(min_length=1, description="resource names")],
+        condition: Annotated[
+            str,
+            Field(
+                description="ready (runtime ready), up_to_date (built, nothing pending), "
+                "build_finished (the next/current build ends)"
+            ),
+        ] = "ready",
+        timeout_s: Annotated[float, Field(gt=0, le=1800)] = 120,
+        ctx: Context | None = None,
+    ) -> WaitOut:
+        """Block until the resources meet a condition, answered from Tilt's stream (no
+        polling). Returns at once with the error and log lines if one fails, is disabled
+        or does not exist."""
+        if condition not in waiting.CONDITIONS:
+            raise ToolError(
+                f"condition must be one of {', '.join(waiting.CONDITIONS)}; got {condition!r}"
+            )
+
+        async def progress(done: int, total: int, message: str) -> None:
+            if ctx is not None:
+                await ctx.report_progress(done, total, message)
+
+        result = await waiting.wait_for(store, resources, condition, timeout_s, progress=progress)
+        items = []
+        for o in result.outcomes:
+            lines = None
+            if not o.ok:
+                lines = (
+                    views.logs(
+                        store.state,
+                        store.logs,
+                        bctx.clock(),
+                        resource=o.resource,
+                        tail=15,
+                        level="warn",
+                    ).lines
+                    or views.logs(
+                        store.state, store.logs, bctx.clock(), resource=o.resource, tail=10
+                    ).lines
+                )
+            items.append(WaitItem(resource=o.resource, ok=o.ok, reason=o.reason, log=lines))
+        return WaitOut(
+            done=not result.timed_out and all(o.ok for o in result.outcomes),
+            timed_out=result.timed_out,
+            waited_s=result.waited_s,
+            results=items,
+            still_waiting=list(result.pending) or None,
+            stale=views.stale_note(store.state.connection, bctx.clock()),
+        )
+
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(ChangesOut))
+    @model_errors
+    async def get_changes(
+        cursor: Annotated[
+            str | None, Field(description="the cursor from the previous call; omit the first time")
+        ] = None,
+    ) -> ChangesOut:
+        """What changed since you last looked: status transitions and new WARN/ERROR log
+        lines, with the cursor for next time. For clients without push notifications."""
+        version = store.version
+        seq = store.logs.last_seq()
+        new_cursor = f"{version}.{seq}"
+        if cursor is None:
+            return ChangesOut(
+                cursor=new_cursor,
+                transitions=[],
+                log=[],
+                note="baseline taken; call again with this cursor to see what changed",
+                stale=views.stale_note(store.state.connection, bctx.clock()),
+            )
+        since_version, since_seq = _parse_cursor(cursor)
+        note = None
+        transitions = [t for t in store.transitions if t.version > since_version]
+        if store.transitions and store.transitions[0].version > since_version + 1 and since_version:
+            note = "some older transitions were dropped (the ring holds the newest 1000)"
+        lines = [x for x in store.logs.since_seq(since_seq) if x.level in ("WARN", "ERROR")]
+        if len(lines) > MAX_CHANGE_LINES:
+            note = (note + "; " if note else "") + (
+                f"{len(lines) - MAX_CHANGE_LINES} older warn/error lines cut; use get_logs"
+            )
+            lines = lines[-MAX_CHANGE_LINES:]
+        return ChangesOut(
+            cursor=new_cursor,
+            transitions=[
+                TransitionOut(
+                    time=format_time_us(int(t.time * 1_000_000)),
+                    resource=t.resource,
+                    kind=t.kind,
+                    old=t.old,
+                    new=t.new,
+                    error=views.one_line(t.error) if t.error else None,
+                )
+                for t in transitions
+            ],
+            log=[views.render_line(x, with_resource=True, timestamps=True) for x in lines],
+            note=note,
+            stale=views.stale_note(store.state.connection, bctx.clock()),
+        )
