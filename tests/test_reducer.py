@@ -66,7 +66,8 @@ def test_complete_view_drops_managed_fields_and_keeps_button_metadata() -> None:
 def test_startup_resources_arrive_as_deltas_after_an_almost_empty_view() -> None:
     conn = recording("01-startup")[0]
     first = decode_view(conn.frames[0])
-    assert first.is_complete and first.resources is None
+    assert first.is_complete
+    assert first.resources is None
     store = replay("01-startup")
     assert len(store.state.resources) == 16
     assert store.state.tiltfile is not None
@@ -159,7 +160,8 @@ def test_failing_build_is_decoded_with_error_and_conditions() -> None:
     assert fail.build_history[0].error is not None
     assert "exit status 3" in fail.build_history[0].error
     cond = fail.condition("UpToDate")
-    assert cond is not None and cond.reason == "UpdateError"
+    assert cond is not None
+    assert cond.reason == "UpdateError"
     lines = [x.text for x in store.logs.newest_first(["fail"])]
     assert any(t.startswith("Build Failed:") for t in lines)
 
@@ -174,8 +176,15 @@ def test_a_delta_that_changes_nothing_reports_no_resource_change() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "not json", "[1,2]", '"text"', '{"uiResources": {"a": 1}}', '{"logList": []}',
-     '{"uiResources": [{"metadata": {}}]}'],
+    [
+        "",
+        "not json",
+        "[1,2]",
+        '"text"',
+        '{"uiResources": {"a": 1}}',
+        '{"logList": []}',
+        '{"uiResources": [{"metadata": {}}]}',
+    ],
 )
 def test_malformed_frames_raise_frame_error(raw: str) -> None:
     with pytest.raises(FrameError):
@@ -198,7 +207,12 @@ def test_wrongly_typed_fields_fall_back_to_zero_values() -> None:
     view = decode_view(raw)
     assert view.resources is not None
     res = view.resources[0]
-    assert (res.name, res.update_status, res.build_history, res.trigger_mode) == ("x", "none", (), 0)
+    assert (res.name, res.update_status, res.build_history, res.trigger_mode) == (
+        "x",
+        "none",
+        (),
+        0,
+    )
 
 
 # --------------------------------------------------------------------------- property

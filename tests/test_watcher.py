@@ -6,6 +6,7 @@ sleeps, so the timings asserted below are exact and the tests take milliseconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator
@@ -80,8 +81,12 @@ class _WsError(Exception):
 FRAMES = recording("02-trigger-manual")[0].frames
 
 
-async def run_until_done(script: Script, store: Store, policy: BackoffPolicy = NO_JITTER) -> Watcher:
-    watcher = Watcher(store, script, url="ws://tilt/ws/view", policy=policy, clock=anyio.current_time)
+async def run_until_done(
+    script: Script, store: Store, policy: BackoffPolicy = NO_JITTER
+) -> Watcher:
+    watcher = Watcher(
+        store, script, url="ws://tilt/ws/view", policy=policy, clock=anyio.current_time
+    )
     async with anyio.create_task_group() as tg:
         await tg.start(watcher.run)
         await script.done.wait()
@@ -147,7 +152,9 @@ async def test_wrong_token_backs_off_to_the_cap_without_a_retry_storm() -> None:
     store = Store()
     seen: list[str] = []
 
-    watcher = Watcher(store, script, url="ws://tilt/ws/view", policy=NO_JITTER, clock=anyio.current_time)
+    watcher = Watcher(
+        store, script, url="ws://tilt/ws/view", policy=NO_JITTER, clock=anyio.current_time
+    )
     async with anyio.create_task_group() as tg:
         await tg.start(watcher.run)
         with anyio.fail_after(100):
@@ -158,14 +165,16 @@ async def test_wrong_token_backs_off_to_the_cap_without_a_retry_storm() -> None:
         tg.cancel_scope.cancel()
     assert seen == ["auth_failed"]
     times = [t for t, _ in script.attempts]
-    gaps = [round(b - a, 6) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(times)]
     assert gaps[:8] == [0.5, 1, 2, 4, 4, 4, 4, 4]
     assert script.reloads == 8  # the token file is re-read after each 403
 
 
 @pytest.mark.anyio
 async def test_malformed_frames_are_skipped_with_one_log_line_each_and_state_stays() -> None:
-    script = Script(steps=[[FRAMES[0], "{not json", "[]", json.dumps({"uiResources": 3}), FRAMES[1]]])
+    script = Script(
+        steps=[[FRAMES[0], "{not json", "[]", json.dumps({"uiResources": 3}), FRAMES[1]]]
+    )
     store = Store()
     with capture_logs() as logs:
         await run_until_done(script, store)
