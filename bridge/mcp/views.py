@@ -214,7 +214,6 @@ class ResourceDetail(Compact):
     pod: dict[str, str | int | bool] | None = None
     compose_health: str | None = None
     buttons: list[ButtonOut]
-    log_lines: int
     stale: str | None = None
 
 
@@ -409,7 +408,6 @@ def describe(
         pod=pod,
         compose_health=res.compose_health,
         buttons=[button_out(b) for b in state.buttons_for(res.name)],
-        log_lines=logs.line_count(res.name),
         stale=stale_note(state.connection, now),
     )
 

@@ -1,0 +1,254 @@
+"""The push pump: the store's change feed → MCP notifications.
+
+For each batch of changes (one Tilt frame, or several merged if the pump fell
+behind) it:
+
+* sends ``notifications/resources/list_changed`` when Tilt resources appear or
+  disappear (and keeps one concrete ``tilt://resources/{name}`` entry per Tilt
+  resource in ``resources/list``, so the list really changes);
+* sends at most one ``notifications/resources/updated`` per subscribed URI, and
+  only when what that URI returns actually changed (content hash);
+* rate-limits log URIs (``tilt://resources/{name}/logs``) to one update per
+  ``log_interval_s``, flushing the last one late rather than dropping it;
+* optionally emits concise Claude Code channel events (build failed/recovered,
+  runtime crashed/ready, Tiltfile error, Tilt disconnected/reconnected).
+
+Delivery mechanics (who subscribed, both protocol eras) live in
+:mod:`bridge.mcp.subscriptions`; this module only decides *what* to send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+from fastmcp import FastMCP
+from fastmcp.resources import FunctionResource
+
+from bridge.errors import BridgeError
+from bridge.mcp.context import BridgeContext
+from bridge.mcp.resources import (
+    JSON,
+    RESOURCES_URI,
+    STATUS_URI,
+    logs_uri,
+    read_uri,
+    resource_uri,
+)
+from bridge.mcp.subscriptions import SubscriptionHub
+from bridge.state import TILTFILE, Change, ConnectionInfo
+
+log = structlog.get_logger("bridge.notify")
+
+
+@dataclass(slots=True)
+class PumpStats:
+    batches: int = 0
+    updated: int = 0
+    list_changed: int = 0
+    channel_events: int = 0
+    skipped_unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEvent:
+    content: str
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+def channel_events(change: Change, conn_before: ConnectionInfo, conn_after: ConnectionInfo) -> list[ChannelEvent]:
+    """Concise events worth interrupting an agent for. Pure."""
+    out: list[ChannelEvent] = []
+    for t in change.transitions:
+        if t.kind == "update" and t.new == "error":
+            what = "Tiltfile failed to load" if t.resource == TILTFILE else f"{t.resource}: build failed"
+            detail = f": {t.error.splitlines()[0][:200]}" if t.error else ""
+            out.append(ChannelEvent(what + detail, {"resource": t.resource, "event": "build_failed"}))
+        elif t.kind == "update" and t.old == "error" and t.new == "ok":
+            what = "Tiltfile loaded again" if t.resource == TILTFILE else f"{t.resource}: build recovered"
+            out.append(ChannelEvent(what, {"resource": t.resource, "event": "build_recovered"}))
+        elif t.kind == "runtime" and t.new == "error":
+            out.append(
+                ChannelEvent(f"{t.resource}: runtime crashed", {"resource": t.resource, "event": "crashed"})
+            )
+        elif t.kind == "runtime" and t.new == "ok" and t.old in ("error", "pending"):
+            out.append(ChannelEvent(f"{t.resource}: ready", {"resource": t.resource, "event": "ready"}))
+    if conn_before.state != conn_after.state:
+        if conn_after.state in ("disconnected", "auth_failed") and conn_before.state == "connected":
+            why = f": {conn_after.last_error}" if conn_after.last_error else ""
+            out.append(ChannelEvent(f"Tilt disconnected{why}", {"event": "tilt_disconnected"}))
+        elif conn_after.state == "connected" and conn_before.connections > 0:
+            out.append(ChannelEvent("Tilt reconnected", {"event": "tilt_reconnected"}))
+    return out
+
+
+class Pump:
+    def __init__(
+        self,
+        mcp: FastMCP,
+        ctx: BridgeContext,
+        hub: SubscriptionHub,
+        *,
+        log_interval_s: float = 1.0,
+        channel: bool = False,
+    ) -> None:
+        self.mcp = mcp
+        self.ctx = ctx
+        self.hub = hub
+        self.log_interval_s = log_interval_s
+        self.channel = channel
+        self.stats = PumpStats()
+        self._hashes: dict[str, str] = {}
+        self._log_sent_at: dict[str, float] = {}
+        self._log_pending: set[str] = set()
+        self._concrete: set[str] = set()
+        self._conn = ctx.store.state.connection
+
+    # ------------------------------------------------------------------ concrete resources
+
+    def sync_concrete_resources(self) -> bool:
+        """One ``tilt://resources/{name}`` entry per Tilt resource. True if the set changed."""
+        names = set(self.ctx.store.state.resources)
+        added, removed = names - self._concrete, self._concrete - names
+        for name in sorted(removed):
+            self.mcp.local_provider.remove_resource(resource_uri(name))
+        for name in sorted(added):
+            self.mcp.add_resource(self._concrete_resource(name))
+        self._concrete = names
+        return bool(added or removed)
+
+    def _concrete_resource(self, name: str) -> FunctionResource:
+        uri = resource_uri(name)
+        ctx = self.ctx
+
+        async def read() -> str:
+            return read_uri(ctx, uri)
+
+        return FunctionResource.from_function(
+            read,
+            uri=uri,
+            name=f"resource {name}",
+            description=f"Tilt resource {name}: status, builds, buttons, endpoints",
+            mime_type=JSON,
+        )
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        store = self.ctx.store
+        version = store.version
+        self.sync_concrete_resources()
+        task_status.started()
+        while True:
+            deadline = self._next_log_flush()
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+                await store.wait_changed(version)
+            change = store.changes_since(version)
+            version = change.version
+            try:
+                await self.publish(change)
+            except BridgeError as exc:  # never let one bad read stop the pump
+                log.warning("mcp.notify.failed", error=str(exc))
+
+    def _next_log_flush(self) -> float:
+        if not self._log_pending:
+            return math.inf
+        return min(self._log_sent_at.get(u, 0.0) for u in self._log_pending) + self.log_interval_s
+
+    async def publish(self, change: Change) -> None:
+        """Send what ``change`` warrants. Called once per batch."""
+        self.stats.batches += 1
+        store = self.ctx.store
+        conn_after = store.state.connection
+        if change.added or change.removed or change.reset:
+            if self.sync_concrete_resources():
+                self.stats.list_changed += await self.hub.notify_list_changed()
+        subscribed = self.hub.subscribed_uris()
+        self._forget(subscribed)
+        candidates = set(self._affected(change, subscribed))
+        now = anyio.current_time()
+        due_logs = {u for u in self._log_pending if now >= self._log_sent_at.get(u, 0.0) + self.log_interval_s}
+        to_send = []
+        for uri in sorted(candidates | due_logs):
+            if uri not in subscribed:
+                continue
+            if uri.endswith("/logs") and now < self._log_sent_at.get(uri, -math.inf) + self.log_interval_s:
+                self._log_pending.add(uri)
+                continue
+            if self._changed(uri):
+                to_send.append(uri)
+                if uri.endswith("/logs"):
+                    self._log_sent_at[uri] = now
+                    self._log_pending.discard(uri)
+            else:
+                self.stats.skipped_unchanged += 1
+                self._log_pending.discard(uri)
+        if to_send:
+            self.stats.updated += await self.hub.notify_updated(to_send)
+        if self.channel:
+            for event in channel_events(change, self._conn, conn_after):
+                self.stats.channel_events += await self.hub.notify_channel(event.content, event.meta)
+        self._conn = conn_after
+
+    def _affected(self, change: Change, subscribed: Iterable[str]) -> Iterable[str]:
+        status_like = bool(
+            change.resources or change.session or change.connection or change.reset or change.logs
+        )
+        for uri in subscribed:
+            if uri in (STATUS_URI, RESOURCES_URI):
+                if status_like:
+                    yield uri
+                continue
+            name = _name_of(uri)
+            if name is None:
+                continue
+            if uri == logs_uri(name):
+                if name in change.logs or change.reset:
+                    yield uri
+            elif (
+                name in change.resources
+                or name in change.logs
+                or change.buttons
+                or change.reset
+                or change.connection
+            ):
+                yield uri
+
+    def _changed(self, uri: str) -> bool:
+        try:
+            content = read_uri(self.ctx, uri)
+        except BridgeError:
+            content = "<unavailable>"
+        except Exception as exc:  # a URI for a resource that vanished, or similar
+            content = f"<error {exc.__class__.__name__}>"
+        digest = hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
+        if self._hashes.get(uri) == digest:
+            return False
+        self._hashes[uri] = digest
+        return True
+
+    def _forget(self, subscribed: set[str] | frozenset[str]) -> None:
+        """Drop bookkeeping for URIs nobody subscribes to any more (bounded memory)."""
+        for uri in [u for u in self._hashes if u not in subscribed]:
+            del self._hashes[uri]
+        for uri in [u for u in self._log_sent_at if u not in subscribed]:
+            del self._log_sent_at[uri]
+        self._log_pending &= subscribed
+
+    def prime(self, uris: Iterable[str]) -> None:
+        """Remember the current content of ``uris`` (called when a client subscribes)."""
+        for uri in uris:
+            self._changed(uri)
+
+
+def _name_of(uri: str) -> str | None:
+    prefix = "tilt://resources/"
+    if not uri.startswith(prefix):
+        return None
+    rest = uri[len(prefix) :]
+    return rest[: -len("/logs")] if rest.endswith("/logs") else rest
