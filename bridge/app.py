@@ -4,8 +4,10 @@ MCP transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,10 +50,25 @@ async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
         tg.cancel_scope.cancel()
 
 
+EXIT_GRACE_S = 1.0
+
+
+def _hard_exit() -> None:  # pragma: no cover - runs only when cleanup hangs
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 async def _cancel_on_signal(scope: anyio.CancelScope) -> None:
+    """SIGTERM/SIGINT cancel everything. The stdio transport reads stdin in a worker
+    thread that cancellation cannot interrupt, so a daemon timer ends the process if
+    cleanup has not finished within ``EXIT_GRACE_S`` (PID 1 in a container must stop)."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("bridge.stopping", signal=signal.Signals(signum).name)
+            timer = threading.Timer(EXIT_GRACE_S, _hard_exit)
+            timer.daemon = True
+            timer.start()
             scope.cancel()
             return
 

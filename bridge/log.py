@@ -42,4 +42,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         cache_logger_on_first_use=False,
     )
     # Libraries that use stdlib logging (uvicorn, mcp) go to stderr too, at warning+.
-    logging.basicConfig(stream=out, level=max(LEVELS.get(level, logging.INFO), logging.WARNING))
+    quiet = max(LEVELS.get(level, logging.INFO), logging.WARNING)
+    logging.basicConfig(stream=out, level=quiet)
+    for name in ("fastmcp", "mcp", "uvicorn", "httpx2", "websockets"):
+        logging.getLogger(name).setLevel(quiet)

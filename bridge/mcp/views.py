@@ -236,7 +236,7 @@ def stale_note(conn: ConnectionInfo, now: float) -> str | None:
     age = ""
     if conn.since:
         age = f" for {int(max(0.0, now - conn.since))}s"
-    why = f": {conn.last_error}" if conn.last_error else ""
+    why = f" (last error: {conn.last_error})" if conn.last_error else ""
     return (
         f"Tilt is {conn.state.replace('_', ' ')}{age}{why}. "
         "This answer comes from the last known state and may be stale."
