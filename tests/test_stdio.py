@@ -73,7 +73,8 @@ def test_stdio_without_tilt_answers_and_says_why() -> None:
         assert status["connection"]["state"] in ("connecting", "disconnected")
         proc.stdin.close()
         assert proc.wait(timeout=10) == 0
-        assert proc.stdout is not None and proc.stdout.read() == b""
+        assert proc.stdout is not None
+        assert proc.stdout.read() == b""
         assert proc.stderr is not None
         err = proc.stderr.read().decode()
     assert "not-a-real-token-1234" not in err

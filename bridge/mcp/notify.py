@@ -61,23 +61,39 @@ class ChannelEvent:
     meta: dict[str, str] = field(default_factory=dict)
 
 
-def channel_events(change: Change, conn_before: ConnectionInfo, conn_after: ConnectionInfo) -> list[ChannelEvent]:
+def channel_events(
+    change: Change, conn_before: ConnectionInfo, conn_after: ConnectionInfo
+) -> list[ChannelEvent]:
     """Concise events worth interrupting an agent for. Pure."""
     out: list[ChannelEvent] = []
     for t in change.transitions:
         if t.kind == "update" and t.new == "error":
-            what = "Tiltfile failed to load" if t.resource == TILTFILE else f"{t.resource}: build failed"
+            what = (
+                "Tiltfile failed to load"
+                if t.resource == TILTFILE
+                else f"{t.resource}: build failed"
+            )
             detail = f": {t.error.splitlines()[0][:200]}" if t.error else ""
-            out.append(ChannelEvent(what + detail, {"resource": t.resource, "event": "build_failed"}))
+            out.append(
+                ChannelEvent(what + detail, {"resource": t.resource, "event": "build_failed"})
+            )
         elif t.kind == "update" and t.old == "error" and t.new == "ok":
-            what = "Tiltfile loaded again" if t.resource == TILTFILE else f"{t.resource}: build recovered"
+            what = (
+                "Tiltfile loaded again"
+                if t.resource == TILTFILE
+                else f"{t.resource}: build recovered"
+            )
             out.append(ChannelEvent(what, {"resource": t.resource, "event": "build_recovered"}))
         elif t.kind == "runtime" and t.new == "error":
             out.append(
-                ChannelEvent(f"{t.resource}: runtime crashed", {"resource": t.resource, "event": "crashed"})
+                ChannelEvent(
+                    f"{t.resource}: runtime crashed", {"resource": t.resource, "event": "crashed"}
+                )
             )
         elif t.kind == "runtime" and t.new == "ok" and t.old in ("error", "pending"):
-            out.append(ChannelEvent(f"{t.resource}: ready", {"resource": t.resource, "event": "ready"}))
+            out.append(
+                ChannelEvent(f"{t.resource}: ready", {"resource": t.resource, "event": "ready"})
+            )
     if conn_before.state != conn_after.state:
         if conn_after.state in ("disconnected", "auth_failed") and conn_before.state == "connected":
             why = f": {conn_after.last_error}" if conn_after.last_error else ""
@@ -165,19 +181,26 @@ class Pump:
         self.stats.batches += 1
         store = self.ctx.store
         conn_after = store.state.connection
-        if change.added or change.removed or change.reset:
-            if self.sync_concrete_resources():
-                self.stats.list_changed += await self.hub.notify_list_changed()
+        membership = bool(change.added or change.removed or change.reset)
+        if membership and self.sync_concrete_resources():
+            self.stats.list_changed += await self.hub.notify_list_changed()
         subscribed = self.hub.subscribed_uris()
         self._forget(subscribed)
         candidates = set(self._affected(change, subscribed))
         now = anyio.current_time()
-        due_logs = {u for u in self._log_pending if now >= self._log_sent_at.get(u, 0.0) + self.log_interval_s}
+        due_logs = {
+            u
+            for u in self._log_pending
+            if now >= self._log_sent_at.get(u, 0.0) + self.log_interval_s
+        }
         to_send = []
         for uri in sorted(candidates | due_logs):
             if uri not in subscribed:
                 continue
-            if uri.endswith("/logs") and now < self._log_sent_at.get(uri, -math.inf) + self.log_interval_s:
+            if (
+                uri.endswith("/logs")
+                and now < self._log_sent_at.get(uri, -math.inf) + self.log_interval_s
+            ):
                 self._log_pending.add(uri)
                 continue
             if self._changed(uri):
@@ -192,7 +215,9 @@ class Pump:
             self.stats.updated += await self.hub.notify_updated(to_send)
         if self.channel:
             for event in channel_events(change, self._conn, conn_after):
-                self.stats.channel_events += await self.hub.notify_channel(event.content, event.meta)
+                self.stats.channel_events += await self.hub.notify_channel(
+                    event.content, event.meta
+                )
         self._conn = conn_after
 
     def _affected(self, change: Change, subscribed: Iterable[str]) -> Iterable[str]:
