@@ -923,7 +923,8 @@ class _Build:
     again: bool = False
 
 
-InitialState: TypeAlias = str | Recording | JSONObject | None
+InitialState: TypeAlias = str | Recording | Connection | JSONObject | None
+"""A recording name, a recording or one connection of it (its complete view), or a View."""
 
 
 def _initial_view(initial: InitialState) -> _Obj:
@@ -932,7 +933,9 @@ def _initial_view(initial: InitialState) -> _Obj:
     if isinstance(initial, str):
         initial = load_recording(initial)
     if isinstance(initial, Recording):
-        return initial.connections[0].complete_view()
+        initial = initial.connections[0]
+    if isinstance(initial, Connection):
+        return initial.complete_view()
     return _as_view(initial)
 
 
@@ -1112,9 +1115,12 @@ class FakeTilt:
     async def restart(self, *, initial: InitialState = None, down_s: float = 0.0) -> None:
         """A Tilt process restart: sockets drop (1006), new csrf and ``tiltStartTime``.
 
-        Checkpoints start again at 0 with one "Tilt started on …" line. Resources,
-        buttons and session are kept unless ``initial`` gives a new state. With
-        ``down_s > 0`` the port is closed for that long (connections refused).
+        Checkpoints start again at 0. By default resources, buttons and session are
+        kept and the log holds one "Tilt started on …" line; ``initial`` replaces the
+        whole state, logs included (e.g. ``load_recording("09-tilt-restart")
+        .connections[1]``, a Tilt whose Tiltfile is still loading). With ``down_s > 0``
+        the port is closed for that long (connections refused) before the new process
+        listens on the same port.
         """
         for build in list(self._builds.values()):
             build.cancel.set()
@@ -1125,12 +1131,15 @@ class FakeTilt:
             # Drop and renew under the lock: no client sees the old process after this.
             if self._server is not None:
                 self._abort_connections(self._server, websockets_only=True)
-            if initial is not None:
+            if initial is None:
+                self.model.restart(
+                    tilt_start_time=now, first_log=f"Tilt started on {self.base_url}/\n", now=now
+                )
+            else:
                 max_bytes = self.model.logs.max_bytes
-                self.model = TiltModel(_initial_view(initial), max_log_bytes=max_bytes)
-            self.model.restart(
-                tilt_start_time=now, first_log=f"Tilt started on {self.base_url}/\n", now=now
-            )
+                self.model = TiltModel(
+                    _initial_view(initial), max_log_bytes=max_bytes, tilt_start_time=now
+                )
             self.csrf = str(uuid.uuid4())
         with anyio.fail_after(5):
             await self.wait_connected(0)
