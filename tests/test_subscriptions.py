@@ -1,0 +1,479 @@
+"""Resource subscriptions through real MCP clients: in-memory fastmcp clients in both protocol
+eras, fastmcp's HTTP client and a raw JSON-RPC client over a real uvicorn (stateful Streamable
+HTTP). Nothing of fastmcp/mcp is mocked; waits are on events, under deadlines."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as t
+import pytest
+import uvicorn
+from fastmcp import Client, FastMCP
+from fastmcp.client.transports import StreamableHttpTransport
+from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated, listen
+from mcp.shared.exceptions import MCPError
+
+from bridge.mcp.subscriptions import (
+    SeamBroken,
+    SubscriptionHub,
+    SubscriptionStats,
+    advertised_subscribe,
+    check_seams,
+)
+
+pytestmark = pytest.mark.anyio
+
+DEADLINE_S = 10.0
+A, B, WEB_LOGS = "tilt://a", "tilt://b", "tilt://r/web"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """fastmcp is asyncio-only in practice."""
+    return "asyncio"
+
+
+def make_server() -> tuple[FastMCP, SubscriptionHub]:
+    mcp = FastMCP("subscriptions-test")
+
+    @mcp.resource(A)
+    def a() -> str:
+        return "a"
+
+    @mcp.resource(B)
+    def b() -> str:
+        return "b"
+
+    @mcp.resource("tilt://r/{name}")
+    def r(name: str) -> str:
+        return name
+
+    hub = SubscriptionHub()
+    hub.install(mcp)
+    return mcp, hub
+
+
+class Inbox:
+    """A client's message handler: keeps every server notification, wakes waiters."""
+
+    def __init__(self) -> None:
+        self.messages: list[t.ServerNotification] = []
+        self._changed = anyio.Event()
+
+    async def __call__(self, message: t.ServerNotification | Exception) -> None:
+        if isinstance(message, Exception):
+            raise message
+        self.messages.append(message)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def updated(self) -> list[str]:
+        return [m.params.uri for m in self.messages if isinstance(m, t.ResourceUpdatedNotification)]
+
+    def list_changed(self) -> int:
+        return sum(isinstance(m, t.ResourceListChangedNotification) for m in self.messages)
+
+    async def wait_for(self, predicate: Callable[[Inbox], bool]) -> None:
+        while not predicate(self):
+            await self._changed.wait()
+
+
+async def subscribe(client: Client[Any], uri: str) -> None:
+    # The typed request, not ClientSession.subscribe_resource: that helper is deprecated
+    # (MCPDeprecationWarning, an error under our filterwarnings) because 2026-07-28 removed
+    # the method, but handshake-era clients (VS Code, Inspector) still send exactly this.
+    await client.session.send_request(
+        t.SubscribeRequest(params=t.SubscribeRequestParams(uri=uri)), t.EmptyResult
+    )
+
+
+async def unsubscribe(client: Client[Any], uri: str) -> None:
+    await client.session.send_request(
+        t.UnsubscribeRequest(params=t.UnsubscribeRequestParams(uri=uri)), t.EmptyResult
+    )
+
+
+def http(url: str) -> StreamableHttpTransport:
+    # Plain http on loopback: skip building a TLS context per client (~60 ms of CPU each,
+    # which dominated the 50-session test).
+    return StreamableHttpTransport(url, verify=False)
+
+
+def idle(stats: SubscriptionStats) -> bool:
+    return stats == SubscriptionStats(sessions=0, subscriptions=0, listeners=0)
+
+
+# -- seams and capability -------------------------------------------------------------------
+
+
+def test_seams_hold_on_the_installed_fastmcp_and_mcp() -> None:
+    """If this fails after an upgrade, bridge/mcp/subscriptions.py needs updating."""
+    mcp, _ = make_server()
+    check_seams()
+    check_seams(mcp)
+
+
+def test_check_seams_names_the_broken_seam() -> None:
+    class NotFastMCP:
+        pass
+
+    with pytest.raises(SeamBroken, match=r"FastMCP\._mcp_server"):
+        check_seams(NotFastMCP())  # type: ignore[arg-type]
+
+
+def test_fastmcp_alone_does_not_advertise_subscribe_and_the_hub_does_in_both_eras() -> None:
+    bare = FastMCP("bare")
+    assert not advertised_subscribe(bare, "2025-11-25")
+    assert not advertised_subscribe(bare, "2026-07-28")
+    mcp, hub = make_server()
+    hub.install(mcp)  # idempotent
+    assert advertised_subscribe(mcp, "2025-11-25")
+    assert advertised_subscribe(mcp, "2026-07-28")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_clients_see_resources_subscribe_true(mode: str) -> None:
+    mcp, _ = make_server()
+    async with Client(mcp, mode=mode) as client:
+        expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
+        assert client.protocol_version == expected
+        caps = client.server_capabilities
+        assert caps is not None
+        assert caps.resources is not None
+        assert caps.resources.subscribe is True
+
+
+# -- handshake era, in memory ---------------------------------------------------------------
+
+
+async def test_legacy_subscriber_gets_exactly_its_uris_until_it_unsubscribes() -> None:
+    mcp, hub = make_server()
+    inbox = Inbox()
+    async with Client(mcp, mode="legacy", message_handler=inbox) as client:
+        await subscribe(client, A)
+        await subscribe(client, A)  # twice is once
+        assert hub.subscribed_uris() == {A}
+        assert hub.stats() == SubscriptionStats(sessions=1, subscriptions=1, listeners=0)
+
+        with anyio.fail_after(DEADLINE_S):
+            assert await hub.notify_updated([A, B]) == 1
+            await inbox.wait_for(lambda i: len(i.updated()) >= 1)
+            assert await hub.notify_list_changed() == 1
+            await inbox.wait_for(lambda i: i.list_changed() == 1)
+        assert inbox.updated() == [A]  # the hub sent exactly one notification, for A
+
+        await unsubscribe(client, A)
+        assert hub.subscribed_uris() == frozenset()
+        with anyio.fail_after(DEADLINE_S):
+            assert await hub.notify_updated([A]) == 0
+            assert await hub.notify_list_changed() == 1
+            await inbox.wait_for(lambda i: i.list_changed() == 2)
+        assert inbox.updated() == [A]
+    assert idle(hub.stats())
+
+
+async def test_template_uris_match_by_exact_string() -> None:
+    mcp, hub = make_server()
+    inbox = Inbox()
+    async with Client(mcp, mode="legacy", message_handler=inbox) as client:
+        await subscribe(client, WEB_LOGS)
+        with anyio.fail_after(DEADLINE_S):
+            sent = await hub.notify_updated(["tilt://r/api", "tilt://r/{name}", WEB_LOGS])
+            assert sent == 1
+            await inbox.wait_for(lambda i: len(i.updated()) == 1)
+        assert inbox.updated() == [WEB_LOGS]
+
+
+async def test_per_session_limit_is_an_error_the_client_sees() -> None:
+    mcp = FastMCP("limited")
+    hub = SubscriptionHub(max_subscriptions_per_session=2)
+    hub.install(mcp)
+    async with Client(mcp, mode="legacy") as client:
+        await subscribe(client, "tilt://x/1")
+        await subscribe(client, "tilt://x/2")
+        with pytest.raises(MCPError, match="limit"):
+            await subscribe(client, "tilt://x/3")
+        await subscribe(client, "tilt://x/2")  # already held: fine
+    assert idle(hub.stats())
+
+
+async def test_disconnected_sessions_are_forgotten() -> None:
+    mcp, hub = make_server()
+    async with AsyncExitStack() as stack:
+        for _ in range(5):
+            client = await stack.enter_async_context(Client(mcp, mode="legacy"))
+            await subscribe(client, A)
+            await subscribe(client, WEB_LOGS)
+        assert hub.stats() == SubscriptionStats(sessions=5, subscriptions=10, listeners=0)
+    assert idle(hub.stats())
+    assert hub.subscribed_uris() == frozenset()
+    assert await hub.notify_updated([A, WEB_LOGS]) == 0
+
+
+# -- 2026-07-28, in memory --------------------------------------------------------------------
+
+
+async def test_listen_stream_gets_updates_for_its_uris_only() -> None:
+    mcp, hub = make_server()
+    async with Client(mcp) as client:
+        assert client.protocol_version == "2026-07-28"
+        async with listen(
+            client.session, resource_subscriptions=[WEB_LOGS], resources_list_changed=True
+        ) as stream:
+            assert hub.stats() == SubscriptionStats(sessions=0, subscriptions=1, listeners=1)
+            assert hub.subscribed_uris() == {WEB_LOGS}
+            with anyio.fail_after(DEADLINE_S):
+                assert await hub.notify_updated([A, WEB_LOGS]) == 1
+                assert await anext(stream) == ResourceUpdated(uri=WEB_LOGS)
+                assert await hub.notify_list_changed() == 1
+                # the stream is ordered: nothing for A came between
+                assert await anext(stream) == ResourcesListChanged()
+        with anyio.fail_after(DEADLINE_S):
+            await hub.wait_until(idle)
+    assert idle(hub.stats())
+
+
+async def test_both_eras_at_once() -> None:
+    mcp, hub = make_server()
+    inbox = Inbox()
+    async with (
+        Client(mcp, mode="legacy", message_handler=inbox) as legacy,
+        Client(mcp) as modern,
+        listen(modern.session, resource_subscriptions=[A]) as stream,
+    ):
+        await subscribe(legacy, A)
+        assert hub.stats() == SubscriptionStats(sessions=1, subscriptions=2, listeners=1)
+        with anyio.fail_after(DEADLINE_S):
+            assert await hub.notify_updated([A]) == 2
+            assert await anext(stream) == ResourceUpdated(uri=A)
+            await inbox.wait_for(lambda i: i.updated() == [A])
+
+
+# -- claude/channel -------------------------------------------------------------------------
+
+
+async def test_channel_push_reaches_only_clients_that_declared_it() -> None:
+    mcp, hub = make_server()
+    async with (
+        serve_http(mcp) as server,
+        RawHttpClient.connect(server.url, experimental={"claude/channel": {}}) as claude,
+        RawHttpClient.connect(server.url, experimental=None) as other,
+    ):
+        with anyio.fail_after(DEADLINE_S):
+            await server.wait_get_streams(2)
+            sent = await hub.notify_channel("web is red", {"resource": "web"})
+            assert sent == 1
+            assert await hub.notify_list_changed() == 2  # sentinel on the same stream
+            seen_by_claude = await claude.read_until("notifications/resources/list_changed")
+            seen_by_other = await other.read_until("notifications/resources/list_changed")
+    assert [m["method"] for m in seen_by_claude] == [
+        "notifications/claude/channel",
+        "notifications/resources/list_changed",
+    ]
+    assert seen_by_claude[0]["params"] == {"content": "web is red", "meta": {"resource": "web"}}
+    assert [m["method"] for m in seen_by_other] == ["notifications/resources/list_changed"]
+
+
+# -- real Streamable HTTP -------------------------------------------------------------------
+
+
+async def test_http_legacy_subscriber_gets_updates_on_its_get_stream() -> None:
+    mcp, hub = make_server()
+    inbox = Inbox()
+    async with serve_http(mcp) as server:
+        async with Client(http(server.url), mode="legacy", message_handler=inbox) as client:
+            await subscribe(client, A)
+            with anyio.fail_after(DEADLINE_S):
+                await server.wait_get_streams(1)
+                assert await hub.notify_updated([B, A]) == 1
+                assert await hub.notify_list_changed() == 1
+                # the client dispatches each notification in its own task: wait for both
+                await inbox.wait_for(lambda i: i.list_changed() == 1 and len(i.updated()) == 1)
+            assert inbox.updated() == [A]
+        with anyio.fail_after(DEADLINE_S):
+            await hub.wait_until(idle)
+
+
+async def test_http_listen_stream_in_the_2026_era() -> None:
+    mcp, hub = make_server()
+    async with serve_http(mcp) as server, Client(http(server.url)) as client:
+        assert client.protocol_version == "2026-07-28"
+        async with listen(client.session, resource_subscriptions=[WEB_LOGS]) as stream:
+            with anyio.fail_after(DEADLINE_S):
+                assert await hub.notify_updated([A, WEB_LOGS]) == 1
+                assert await anext(stream) == ResourceUpdated(uri=WEB_LOGS)
+        with anyio.fail_after(DEADLINE_S):
+            await hub.wait_until(idle)
+
+
+async def test_http_fifty_concurrent_sessions_are_all_notified_then_forgotten() -> None:
+    n = 50
+    mcp, hub = make_server()
+    inboxes = [Inbox() for _ in range(n)]
+    release = anyio.Event()
+
+    async def session(i: int, inbox: Inbox, url: str) -> None:
+        async with Client(http(url), mode="legacy", message_handler=inbox) as client:
+            await subscribe(client, f"tilt://r/svc{i % 5}")
+            await release.wait()
+
+    async with serve_http(mcp) as server:
+        with anyio.fail_after(DEADLINE_S):
+            async with anyio.create_task_group() as tg:
+                for i, inbox in enumerate(inboxes):
+                    tg.start_soon(session, i, inbox, server.url)
+                await hub.wait_until(lambda s: s.subscriptions == n)
+                assert hub.stats() == SubscriptionStats(sessions=n, subscriptions=n, listeners=0)
+                await server.wait_get_streams(n)
+                sent = await hub.notify_updated([f"tilt://r/svc{i}" for i in range(5)])
+                assert sent == n
+                for i, inbox in enumerate(inboxes):
+                    await inbox.wait_for(lambda box: len(box.updated()) == 1)
+                    assert inbox.updated() == [f"tilt://r/svc{i % 5}"]
+                release.set()
+            await hub.wait_until(idle)
+
+
+async def test_stateless_http_refuses_legacy_subscribe_with_a_clear_error() -> None:
+    mcp, hub = make_server()
+    async with (
+        serve_http(mcp, stateless=True) as server,
+        Client(http(server.url), mode="legacy") as client,
+    ):
+        with pytest.raises(MCPError, match="stateful"):
+            await subscribe(client, A)
+    assert idle(hub.stats())
+
+
+# -- helpers: a real uvicorn, a raw JSON-RPC client ----------------------------------------
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGI = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+
+class HttpServer:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.get_streams = 0
+        self._changed = anyio.Event()
+
+    def wrap(self, app: ASGI) -> ASGI:
+        """Count standalone GET streams opened: a notification is only delivered once the
+        session's GET stream exists (the SDK keeps no backlog without an event store), and
+        the server registers the stream in the same event-loop turn it starts the response."""
+
+        async def counting(scope: Scope, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or scope["method"] != "GET":
+                await app(scope, receive, send)
+                return
+
+            async def watch(message: Message) -> None:
+                await send(message)
+                if message["type"] == "http.response.start" and message["status"] == 200:
+                    self.get_streams += 1
+                    self._changed.set()
+                    self._changed = anyio.Event()
+
+            await app(scope, receive, watch)
+
+        return counting
+
+    async def wait_get_streams(self, n: int) -> None:
+        while self.get_streams < n:
+            await self._changed.wait()
+
+
+@asynccontextmanager
+async def serve_http(mcp: FastMCP, *, stateless: bool = False) -> AsyncIterator[HttpServer]:
+    """uvicorn on 127.0.0.1:0 serving fastmcp's Streamable HTTP app — stateful unless told."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = HttpServer(f"http://127.0.0.1:{port}/mcp")
+    app = mcp.http_app(path="/mcp", stateless_http=stateless, json_response=False)
+    config = uvicorn.Config(
+        server.wrap(app),
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
+    uv = uvicorn.Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(uv.serve, [sock])
+        try:
+            yield server
+        finally:
+            uv.should_exit = True
+    sock.close()
+
+
+class RawHttpClient:
+    """A hand-written handshake-era client (what Claude Code speaks): it can declare
+    ``experimental`` capabilities, which the SDK client cannot."""
+
+    def __init__(self, http: httpx2.AsyncClient, url: str, headers: dict[str, str]) -> None:
+        self.http = http
+        self.url = url
+        self.headers = headers
+        self._lines: AsyncIterator[str] | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, url: str, *, experimental: dict[str, dict[str, Any]] | None
+    ) -> AsyncIterator[RawHttpClient]:
+        accept = {"accept": "application/json, text/event-stream"}
+        async with httpx2.AsyncClient(timeout=DEADLINE_S) as http:
+            capabilities: dict[str, Any] = {}
+            if experimental is not None:
+                capabilities["experimental"] = experimental
+            init = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": capabilities,
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            }
+            response = await http.post(url, json=init, headers=accept)
+            assert response.status_code == 200, response.text
+            headers = {
+                "mcp-session-id": response.headers["mcp-session-id"],
+                "mcp-protocol-version": "2025-11-25",
+            }
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            response = await http.post(url, json=initialized, headers={**accept, **headers})
+            assert response.status_code == 202, response.text
+            client = cls(http, url, headers)
+            async with http.stream(
+                "GET", url, headers={"accept": "text/event-stream", **headers}
+            ) as stream:
+                assert stream.status_code == 200
+                client._lines = stream.aiter_lines()
+                yield client
+            await http.delete(url, headers=headers)
+
+    async def read_until(self, method: str) -> list[dict[str, Any]]:
+        """Messages from the GET stream up to and including the first ``method``."""
+        assert self._lines is not None
+        seen: list[dict[str, Any]] = []
+        async for line in self._lines:
+            if line.startswith("data:") and line[5:].strip():
+                message = json.loads(line[5:])
+                seen.append(message)
+                if message.get("method") == method:
+                    return seen
+        raise AssertionError(f"GET stream ended before {method}; saw {seen}")
