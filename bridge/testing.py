@@ -951,8 +951,10 @@ class FakeTilt:
     ``frame_delay_s`` is the pause between the frames of a reaction (a build, a
     disable); ``build_time_s`` how long a triggered build stays ``in_progress``
     (set it high to test the stop-build button). ``silent=True`` accepts
-    websockets but sends nothing (liveness tests); it can be flipped at any time
-    and applies to new connections.
+    websockets and sends nothing, though pings are still answered (first-frame
+    timeout tests); ``hung=True`` also stops reading the connection, so pings and
+    close frames go unanswered (ping liveness tests). Both can be flipped at any
+    time and apply to new connections.
     """
 
     def __init__(
@@ -964,6 +966,7 @@ class FakeTilt:
         frame_delay_s: float = 0.0,
         build_time_s: float = 0.0,
         silent: bool = False,
+        hung: bool = False,
         require_csrf: bool = True,
         max_log_bytes: int | None = MAX_LOG_BYTES,
         clock: Callable[[], datetime] = _utcnow,
@@ -975,6 +978,7 @@ class FakeTilt:
         self.frame_delay_s = frame_delay_s
         self.build_time_s = build_time_s
         self.silent = silent
+        self.hung = hung
         self.require_csrf = require_csrf
         self.requests: list[RecordedRequest] = []
         self._clock = clock
@@ -1573,6 +1577,20 @@ class FakeTilt:
 
     # ---------------------------------------------------------------- websocket
 
+    def _hang(self, scope: Scope) -> None:
+        """Stop reading this connection, like a hung Tilt: not even pings get a pong.
+
+        The connection is only noticed gone on :meth:`drop`, :meth:`restart` or
+        :meth:`stop` (the fake does not read the client's close either).
+        """
+        if self._server is None:
+            return
+        for proto in self._server.server_state.connections:
+            if getattr(proto, "scope", None) is scope:
+                transport = getattr(proto, "transport", None)
+                if transport is not None:
+                    transport.pause_reading()
+
     async def _websocket(self, ws: WebSocket) -> None:
         scope = ws.scope
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -1587,9 +1605,11 @@ class FakeTilt:
             return
         await ws.accept()
         self._record(scope, 101)
-        client = _Client(ws=ws, silent=self.silent)
+        client = _Client(ws=ws, silent=self.silent or self.hung)
         self._conn_delta(+1)
         try:
+            if self.hung:
+                self._hang(scope)
             if not client.silent:
                 async with self._lock:
                     view = self.model.complete_view()

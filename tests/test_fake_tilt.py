@@ -431,6 +431,16 @@ async def test_restart_with_downtime_reopens_the_same_port() -> None:
             assert "uiResources" not in view  # Tiltfile not loaded yet in that recording
 
 
+async def test_hung_mode_does_not_even_answer_pings() -> None:
+    async with FakeTilt(hung=True) as tilt, stream(tilt) as ws:
+        await tilt.wait_connected(1)
+        pong = await ws.ping()
+        with anyio.move_on_after(0.2) as scope:
+            await pong
+        assert scope.cancelled_caught
+        await tilt.drop()
+
+
 async def test_silent_mode_accepts_and_says_nothing() -> None:
     async with FakeTilt(silent=True) as tilt, stream(tilt) as ws:
         await tilt.wait_connected(1)
@@ -438,6 +448,8 @@ async def test_silent_mode_accepts_and_says_nothing() -> None:
         with anyio.move_on_after(0.2) as scope:
             await ws.recv()
         assert scope.cancelled_caught
+        with anyio.fail_after(5):
+            await (await ws.ping())  # the connection itself is alive
 
 
 # --------------------------------------------------------------------------- POST /api/trigger
