@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 from urllib.parse import quote
 
+import anyio
 from websockets.asyncio.client import connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -55,6 +56,7 @@ class TiltSource:
         open_timeout_s: float = 10.0,
         ping_interval_s: float | None = 20.0,
         ping_timeout_s: float | None = 20.0,
+        first_frame_timeout_s: float = 10.0,
     ) -> None:
         self.http = http
         self.ws_url = ws_url
@@ -62,6 +64,7 @@ class TiltSource:
         self.open_timeout_s = open_timeout_s
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
+        self.first_frame_timeout_s = first_frame_timeout_s
 
     async def fetch_csrf(self) -> str:
         return await self.http.fetch_csrf()
@@ -86,10 +89,19 @@ class TiltSource:
                 user_agent_header="tilt-mcp-bridge",
                 close_timeout=2,
             ) as ws:
+                # Tilt sends its complete view at once; a server that accepts and then
+                # says nothing is treated as down. Later silences are caught by pings.
+                try:
+                    with anyio.fail_after(self.first_frame_timeout_s):
+                        first = await ws.recv()
+                except TimeoutError:
+                    raise TiltUnreachable(
+                        f"{shown} accepted the websocket but sent no view within "
+                        f"{self.first_frame_timeout_s}s"
+                    ) from None
+                yield _text(first)
                 async for message in ws:
-                    yield (
-                        message if isinstance(message, str) else message.decode("utf-8", "replace")
-                    )
+                    yield _text(message)
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status == 403:
@@ -106,6 +118,11 @@ class TiltSource:
                     "(raise --max-frame-mb)",
                     code,
                 ) from exc
+            if exc.sent is not None and exc.sent.code == 1011:
+                raise StreamClosed(
+                    f"{shown} stopped answering pings within {self.ping_timeout_s}s (Tilt hung?)",
+                    code,
+                ) from exc
             raise StreamClosed(f"connection to {shown} closed (code {code})", code) from exc
         except (InvalidHandshake, InvalidURI) as exc:
             raise TiltError(f"websocket handshake with {shown} failed: {exc}") from exc
@@ -115,3 +132,7 @@ class TiltSource:
             raise TiltUnreachable(
                 f"tilt is not reachable at {shown} ({exc.strerror or exc}); is 'tilt up' running?"
             ) from exc
+
+
+def _text(message: str | bytes) -> str:
+    return message if isinstance(message, str) else message.decode("utf-8", "replace")
