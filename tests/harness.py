@@ -28,16 +28,17 @@ class Stack:
     watcher: Watcher
     settings: Settings
 
-    async def until(self, predicate: Callable[[State], bool], timeout: float = 10.0) -> State:
+    async def until(self, predicate: Callable[[State], bool], within_s: float = 10.0) -> State:
         """Wait (without polling) until the store's state satisfies ``predicate``."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within_s):
             while not predicate(self.store.state):
                 await self.store.wait_changed(self.store.version)
         return self.store.state
 
-    async def connected(self, n: int = 1, timeout: float = 10.0) -> State:
+    async def connected(self, n: int = 1, within_s: float = 10.0) -> State:
         return await self.until(
-            lambda s: s.connection.connections >= n and s.connection.connected and s.loaded, timeout
+            lambda s: s.connection.connections >= n and s.connection.connected and s.loaded,
+            within_s,
         )
 
 

@@ -122,7 +122,7 @@ async def test_a_16_mb_frame_is_accepted() -> None:
         await tilt.send(
             {"logList": {"spans": {"build:1": {"manifestName": "ticker"}}, "segments": segments}}
         )
-        await s.until(lambda st: s.store.logs.line_count("ticker") > 16_000, timeout=30)
+        await s.until(lambda st: s.store.logs.line_count("ticker") > 16_000, within_s=30)
         assert s.store.state.connection.connections == 1
 
 
