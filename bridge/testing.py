@@ -17,8 +17,9 @@ own checkpoint numbers. Reactions to write calls (a build, disabling a resource,
 a button's command) are plain functions from the model to the next delta, in the
 shapes the recordings show.
 
-**The server** (:class:`FakeTilt`). A Starlette-free ASGI app served by uvicorn in
-the caller's event loop (asyncio only). It checks auth like Tilt (token, csrf,
+**The server** (:class:`FakeTilt`). A small ASGI app (Starlette's request and
+response classes, no router) served by uvicorn in the caller's event loop
+(asyncio only). It checks auth like Tilt (token, csrf,
 ``Origin``), sends each websocket client a complete view and then deltas with
 checkpoints counted for that client, and answers Tilt's write endpoints with
 Tilt's status codes and bodies. Every change, from a test's :meth:`FakeTilt.send`
@@ -387,11 +388,6 @@ class Change:
     clusters: list[_Obj] = field(default_factory=list)
     session: _Obj | None = None
     segments: int = 0
-
-    def empty(self) -> bool:
-        return not (
-            self.resources or self.buttons or self.clusters or self.session or self.segments
-        )
 
 
 class TiltModel:
@@ -1635,7 +1631,14 @@ async def run_demo_activity(tilt: FakeTilt, *, speed: float = 1.0) -> None:
     answers its readiness probe every 2 s, ``never-ready`` complains every 5 s,
     ``ok`` rebuilds every 20 s and ``fail`` fails every 45 s. Resources that are
     missing or disabled stay quiet. ``speed`` > 1 runs faster.
+
+    A fake left at zero delays gets Tilt's recorded pace: ~30 ms between the frames
+    of a reaction and builds that run ~250 ms (scaled by ``speed``), so triggers and
+    button clicks from the bridge show their intermediate states.
     """
+    if tilt.frame_delay_s == 0 and tilt.build_time_s == 0:
+        tilt.frame_delay_s = 0.03 / speed
+        tilt.build_time_s = 0.25 / speed
     tick = 0
     while True:
         await anyio.sleep(1.0 / speed)

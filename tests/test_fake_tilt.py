@@ -312,6 +312,7 @@ async def test_first_frame_is_the_complete_view() -> None:
         assert "fromCheckpoint" not in view["logList"]
         assert view["logList"]["toCheckpoint"] == len(view["logList"]["segments"]) == 105
         assert view["logList"]["segments"] == recorded["logList"]["segments"]  # type: ignore[index]
+        assert view["logList"]["spans"] == recorded["logList"]["spans"]  # type: ignore[index]
         assert tilt.connected == 1
 
 
@@ -375,6 +376,27 @@ async def test_replay_feeds_a_recording_through_the_model() -> None:
         manual = tilt.resource("manual")
         assert manual["status"]["buildHistory"][0]["spanID"] == "build:13"  # type: ignore[index]
         assert "lazy ran\n" not in tilt.log_texts("lazy")
+
+
+async def test_a_log_flood_truncates_the_store_and_checkpoints_jump() -> None:
+    """Recording 08 (30 000 lines) through a fake with a 1 MB cap: ``from`` > last ``to``."""
+    async with FakeTilt(initial="08-log-truncation", max_log_bytes=1_000_000) as tilt:
+        async with stream(tilt) as ws:
+            last = (await recv(ws))["logList"]["toCheckpoint"]
+            await tilt.replay("08-log-truncation")
+            end = tilt.model.logs.checkpoint
+            jumps = []
+            with anyio.fail_after(10):
+                while last != end:
+                    ll = (await recv(ws)).get("logList")
+                    if ll:
+                        if ll.get("fromCheckpoint", 0) > last:
+                            jumps.append(ll)
+                        last = ll["toCheckpoint"]
+        assert jumps
+        assert jumps[0]["fromCheckpoint"] == tilt.model.logs.offset
+        assert tilt.model.logs.size <= 1_000_000
+        assert tilt.log_texts("spammer")[-1].startswith("spam line 029999")
 
 
 async def test_drop_is_an_abnormal_closure() -> None:
