@@ -915,6 +915,7 @@ class _Build:
     name: str
     span: str
     start: str
+    generation: int
     cancel: anyio.Event = field(default_factory=anyio.Event)
     again: bool = False
 
@@ -979,7 +980,9 @@ class FakeTilt:
         self.requests: list[RecordedRequest] = []
         self._clock = clock
         self.model = TiltModel(_initial_view(initial), max_log_bytes=max_log_bytes)
-        self._clients: set[_Client] = set()
+        self._clients: set[_Client] = set()  # those that get frames
+        self._sockets: set[_Client] = set()  # every accepted websocket, silent ones too
+        self._generation = 0  # bumped by restart(): the old process's builds vanish
         self._connected = 0
         self._conn_changed = anyio.Event()
         self._lock = anyio.Lock()
@@ -1105,7 +1108,7 @@ class FakeTilt:
             srv.close()
         self._abort_connections(server, websockets_only=False)
         if server.server_state.tasks:
-            await asyncio.wait(server.server_state.tasks, timeout=2)
+            await asyncio.wait(set(server.server_state.tasks), timeout=2)
         for srv in server.servers:
             with anyio.move_on_after(2):
                 await srv.wait_closed()
@@ -1122,8 +1125,10 @@ class FakeTilt:
         the port is closed for that long (connections refused) before the new process
         listens on the same port.
         """
+        self._generation += 1  # the old process's builds end without a trace
         for build in list(self._builds.values()):
             build.cancel.set()
+        self._builds.clear()
         if down_s > 0:
             await self.stop()
         now = self._now()
@@ -1169,7 +1174,7 @@ class FakeTilt:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close every websocket cleanly with ``code``."""
-        for client in list(self._clients):
+        for client in list(self._sockets):
             with anyio.move_on_after(5):
                 await client.ws.close(code, reason)
 
@@ -1290,12 +1295,22 @@ class FakeTilt:
             await anyio.sleep(self.frame_delay_s)
 
     def trigger(self, name: str, *, reason: str = "Web Trigger") -> None:
-        """Start a build of ``name`` as ``POST /api/trigger`` does (queued if one runs)."""
+        """Start a build of ``name`` as ``POST /api/trigger`` does (queued if one runs).
+
+        A disabled resource is left alone; an unknown one raises :class:`LookupError`.
+        """
+        if is_disabled(_resource(self.model, name)):
+            return
         running = self._builds.get(name)
         if running is not None:
             running.again = True
             return
-        build = _Build(name=name, span=self.model.next_span("build"), start=self._now())
+        build = _Build(
+            name=name,
+            span=self.model.next_span("build"),
+            start=self._now(),
+            generation=self._generation,
+        )
         self._builds[name] = build
         self._spawn(lambda: self._run_build(build, reason))
 
@@ -1323,6 +1338,8 @@ class FakeTilt:
             lambda: build_queued(model, name, span=span, now=start, reason=reason, cmd=cmd)
         )
         await self._pause()
+        if build.generation != self._generation:
+            return
         await self._step(
             lambda: build_started(
                 model, name, span=span, start=start, now=self._now(), output=output
@@ -1331,7 +1348,7 @@ class FakeTilt:
         with anyio.move_on_after(max(self.build_time_s, self.frame_delay_s)):
             await build.cancel.wait()
         res = model.resources.get(name)
-        if model is not self.model or res is None or is_disabled(res):
+        if build.generation != self._generation or res is None or is_disabled(res):
             return  # Tilt restarted, the resource went away or was disabled mid-build
         error = "build canceled" if build.cancel.is_set() else build_error(model, name)
         await self._step(
@@ -1603,6 +1620,7 @@ class FakeTilt:
         self._record(scope, 101)
         client = _Client(ws=ws, silent=self.silent or self.hung)
         self._conn_delta(+1)
+        self._sockets.add(client)
         try:
             if self.hung:
                 self._hang(scope)
@@ -1618,6 +1636,7 @@ class FakeTilt:
                     break
         finally:
             self._clients.discard(client)
+            self._sockets.discard(client)
             self._conn_delta(-1)
 
 

@@ -443,6 +443,21 @@ async def test_restart_is_a_new_tilt_process() -> None:
             assert {r["metadata"]["name"] for r in view["uiResources"]} >= {"ok", "fail"}
 
 
+async def test_restart_forgets_running_builds() -> None:
+    async with FakeTilt(build_time_s=60) as tilt:
+        async with stream(tilt) as ws:
+            await recv(ws)
+            tilt.trigger("ok")
+            await recv_until(ws, status_of("ok", "in_progress"))
+            await tilt.restart()
+        await tilt.wait_idle()
+        async with stream(tilt) as ws:
+            assert res_in(await recv(ws), "ok")["status"]["updateStatus"] == "in_progress"  # type: ignore[index]
+            tilt.trigger("ok")  # a new process builds again
+            await recv_until(ws, status_of("ok", "in_progress"))
+            await tilt.drop()
+
+
 async def test_restart_with_downtime_reopens_the_same_port() -> None:
     async with FakeTilt() as tilt:
         port = tilt.port
