@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import structlog
 from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
 from bridge.mcp.context import BridgeContext
+from bridge.mcp.notify import Pump
 from bridge.mcp.server import apply_tool_filters, build_server
+from bridge.mcp.subscriptions import SubscriptionHub
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
@@ -15,18 +19,41 @@ from bridge.tilt.client import TiltHTTP
 log = structlog.get_logger("bridge.mcp")
 
 
-async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> FastMCP:
+@dataclass(slots=True)
+class Assembled:
+    mcp: FastMCP
+    ctx: BridgeContext
+    hub: SubscriptionHub
+    pump: Pump
+
+
+async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> Assembled:
+    """The server with every tool/resource/prompt, subscriptions installed, and its pump."""
     ctx = BridgeContext(store=store, settings=settings, http=http)
     mcp = build_server(ctx)
     await apply_tool_filters(mcp, ctx)
-    return mcp
+    hub = SubscriptionHub()
+    hub.install(mcp)
+    pump = Pump(
+        mcp,
+        ctx,
+        hub,
+        log_interval_s=settings.log_notify_interval_s,
+        channel=settings.channel_push,
+    )
+    hub.on_subscribe = pump.prime
+    return Assembled(mcp, ctx, hub, pump)
 
 
 async def run_mcp(settings: Settings, store: Store, http: TiltHTTP, tg: TaskGroup) -> None:
-    mcp = await assemble(settings, store, http)
-    if settings.transport == "stdio":
-        await mcp.run_stdio_async(show_banner=False, log_level=settings.log_level)
-        return
-    from bridge.mcp.http import serve_http
+    app = await assemble(settings, store, http)
+    await tg.start(app.pump.run)
+    try:
+        if settings.transport == "stdio":
+            await app.mcp.run_stdio_async(show_banner=False, log_level=settings.log_level)
+            return
+        from bridge.mcp.http import serve_http
 
-    await serve_http(mcp, settings, store)
+        await serve_http(app.mcp, settings, store)
+    finally:
+        app.hub.close()

@@ -124,6 +124,8 @@ class Pump:
         self._log_pending: set[str] = set()
         self._concrete: set[str] = set()
         self._conn = ctx.store.state.connection
+        self.published_version = 0
+        self._published = anyio.Event()
 
     # ------------------------------------------------------------------ concrete resources
 
@@ -170,6 +172,14 @@ class Pump:
                 await self.publish(change)
             except BridgeError as exc:  # never let one bad read stop the pump
                 log.warning("mcp.notify.failed", error=str(exc))
+            self.published_version = version
+            self._published.set()
+            self._published = anyio.Event()
+
+    async def caught_up(self, version: int) -> None:
+        """Wait until every change up to ``version`` has been published."""
+        while self.published_version < version:
+            await self._published.wait()
 
     def _next_log_flush(self) -> float:
         if not self._log_pending:
@@ -266,9 +276,11 @@ class Pump:
         self._log_pending &= subscribed
 
     def prime(self, uris: Iterable[str]) -> None:
-        """Remember the current content of ``uris`` (called when a client subscribes)."""
+        """Remember the current content of ``uris`` (the hub calls this when a client
+        subscribes), so the next update goes out only if that content really changes."""
         for uri in uris:
-            self._changed(uri)
+            if uri not in self._hashes:
+                self._changed(uri)
 
 
 def _name_of(uri: str) -> str | None:

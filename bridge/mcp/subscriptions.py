@@ -132,6 +132,9 @@ class SubscriptionHub:
         self._listen = ListenHandler(self._bus, max_subscriptions=max_listeners)
         self._installed_on: set[int] = set()
         self._changed: anyio.Event | None = None  # made on first wait: needs a running loop
+        self.on_subscribe: Callable[[frozenset[str]], None] | None = None
+        """Called with the URIs a client just subscribed to (both eras), so the caller can
+        remember what they look like now and notify only on a real change."""
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -379,8 +382,17 @@ class SubscriptionHub:
         uris.add(uri)
         self._subscribers.setdefault(uri, set()).add(connection)
         self._touch()
+        self._subscribed(frozenset({uri}))
         log.debug("mcp.subscriptions.subscribed", uri=uri, session_id=connection.session_id)
         return EmptyResult()
+
+    def _subscribed(self, uris: frozenset[str]) -> None:
+        if self.on_subscribe is None or not uris:
+            return
+        try:
+            self.on_subscribe(uris)
+        except Exception:  # a hook must not fail the client's request
+            log.exception("mcp.subscriptions.hook_failed", uris=sorted(uris))
 
     async def _on_unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams
@@ -412,6 +424,7 @@ class SubscriptionHub:
         token = object()
         self._listeners[token] = _Listener(uris, bool(wanted.resources_list_changed))
         self._touch()
+        self._subscribed(uris)
         try:
             return await self._listen(ctx, params)
         finally:
