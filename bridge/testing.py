@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
@@ -204,7 +205,7 @@ def load_recording(name: str) -> Recording:
         event: Event
         if "marker" in rec:
             kind = str(rec.pop("marker"))
-            event = Marker(kind=kind, data=rec)
+            event = Marker(kind=kind, data=MappingProxyType(rec))
             if kind == "connected":
                 connections.append((str(rec.get("label", "")), []))
         else:
@@ -596,11 +597,13 @@ def _resource(model: TiltModel, name: str) -> _Obj:
 
 
 def is_disabled(resource: Mapping[str, Any]) -> bool:
+    """Whether a UIResource's ``disableStatus.state`` is ``Disabled``."""
     status = resource.get("status") or {}
     return bool((status.get("disableStatus") or {}).get("state") == "Disabled")
 
 
 def _is_serve_only(resource: Mapping[str, Any]) -> bool:
+    """A ``serve_cmd``-only resource: nothing to update, its updateStatus is not_applicable."""
     return bool((resource.get("status") or {}).get("updateStatus") == "not_applicable")
 
 
@@ -776,13 +779,13 @@ def resource_enabling(model: TiltModel, name: str, *, now: str) -> _Obj:
     ds = status.setdefault("disableStatus", {})
     ds.update({"enabledCount": 1, "disabledCount": 0, "state": "Enabled"})
     status["updateStatus"] = "pending"
-    status["runtimeStatus"] = "pending" if _is_serve_only_name(model, name) else "not_applicable"
+    status["runtimeStatus"] = "pending" if _has_server(model, name) else "not_applicable"
     _set_condition(status, "UpToDate", "False", "UpdatePending", now)
     _set_condition(status, "Ready", "False", "UpdatePending", now)
     return _delta(resources=[res])
 
 
-def _is_serve_only_name(model: TiltModel, name: str) -> bool:
+def _has_server(model: TiltModel, name: str) -> bool:
     return _serve_cmd(model, name) is not None
 
 
