@@ -61,6 +61,7 @@ __all__ = [
     "Connection",
     "FakeTilt",
     "Frame",
+    "JSONDict",
     "LogStore",
     "Marker",
     "RecordedRequest",
@@ -74,6 +75,9 @@ __all__ = [
 
 JSONObject: TypeAlias = Mapping[str, object]
 """A decoded JSON object, read-only (what the public API accepts)."""
+
+JSONDict: TypeAlias = dict[str, object]
+"""A decoded JSON object the caller may keep (what the public API returns)."""
 
 _Obj: TypeAlias = dict[str, Any]
 """A decoded JSON object the model mutates (private: JSON is dynamically typed)."""
@@ -324,12 +328,12 @@ class LogStore:
         self.spans = {k: v for k, v in self.spans.items() if k in live}
         return dropped
 
-    def since(self, checkpoint: int) -> tuple[int, list[_Obj]]:
+    def since(self, checkpoint: int) -> tuple[int, list[JSONDict]]:
         """Tilt's ``ToLogList`` index rule: ``(from_checkpoint, segments from there on)``."""
         index = min(max(checkpoint - self.offset, 0), len(self.segments))
         return self.offset + index, self.segments[index:]
 
-    def log_list(self, checkpoint: int, *, all_spans: bool) -> _Obj | None:
+    def log_list(self, checkpoint: int, *, all_spans: bool) -> JSONDict | None:
         """The ``logList`` for a client at ``checkpoint``, or None when it has everything.
 
         ``all_spans`` (complete views) lists every span, like v0.37.6; otherwise only
@@ -421,7 +425,7 @@ class TiltModel:
 
     # ---------------------------------------------------------------- reading
 
-    def complete_view(self, *, checkpoint: int = 0) -> _Obj:
+    def complete_view(self, *, checkpoint: int = 0) -> JSONDict:
         """A complete View with all logs from ``checkpoint`` on (key order as Tilt's)."""
         out: _Obj = {}
         log_list = self.logs.log_list(checkpoint, all_spans=True)
@@ -439,7 +443,7 @@ class TiltModel:
         out["isComplete"] = True
         return out
 
-    def delta_view(self, change: Change, *, checkpoint: int) -> tuple[_Obj, int]:
+    def delta_view(self, change: Change, *, checkpoint: int) -> tuple[JSONDict, int]:
         """The delta frame for a client at ``checkpoint``, and its new checkpoint."""
         out: _Obj = {}
         log_list = self.logs.log_list(checkpoint, all_spans=False)
@@ -668,7 +672,7 @@ def build_error(model: TiltModel, name: str) -> str | None:
 
 def build_queued(
     model: TiltModel, name: str, *, span: str, now: str, reason: str, cmd: str | None
-) -> _Obj:
+) -> JSONDict:
     """Trigger accepted: ``queued`` + ``pending``, the build's init line and command line."""
     res = _bumped(model, _resource(model, name))
     status = res.setdefault("status", {})
@@ -687,7 +691,7 @@ def build_queued(
 
 def build_started(
     model: TiltModel, name: str, *, span: str, start: str, now: str, output: Sequence[str]
-) -> _Obj:
+) -> JSONDict:
     """The build runs: ``in_progress`` + ``currentBuild``, and the command's output."""
     res = _bumped(model, _resource(model, name))
     status = res.setdefault("status", {})
@@ -703,7 +707,7 @@ def build_started(
 
 def build_finished(
     model: TiltModel, name: str, *, span: str, start: str, now: str, error: str | None
-) -> _Obj:
+) -> JSONDict:
     """The build ends: a new ``buildHistory[0]``; on error the ERROR anchor and UpdateError."""
     res = _bumped(model, _resource(model, name))
     status = res.setdefault("status", {})
@@ -740,7 +744,7 @@ def _toggle_spec(button: _Obj, *, disabled: bool) -> None:
     ]
 
 
-def resource_disabled(model: TiltModel, name: str, *, now: str) -> _Obj:
+def resource_disabled(model: TiltModel, name: str, *, now: str) -> JSONDict:
     """``toggle-<res>-disable`` with ``on``: the resource goes Disabled, its server stops."""
     res = _bumped(model, _resource(model, name))
     status = res.setdefault("status", {})
@@ -772,7 +776,7 @@ def resource_disabled(model: TiltModel, name: str, *, now: str) -> _Obj:
     return _delta(resources=[res], buttons=buttons, segments=segs, spans=spans)
 
 
-def resource_enabling(model: TiltModel, name: str, *, now: str) -> _Obj:
+def resource_enabling(model: TiltModel, name: str, *, now: str) -> JSONDict:
     """``toggle-<res>-disable`` with ``off``, first step: Enabled and pending."""
     res = _bumped(model, _resource(model, name))
     status = res.setdefault("status", {})
@@ -789,7 +793,7 @@ def _has_server(model: TiltModel, name: str) -> bool:
     return _serve_cmd(model, name) is not None
 
 
-def resource_enabled(model: TiltModel, name: str, *, span: str, now: str) -> _Obj:
+def resource_enabled(model: TiltModel, name: str, *, span: str, now: str) -> JSONDict:
     """Second step of enabling: the "Initial Build", the server restarted, button flipped."""
     serve = _serve_cmd(model, name)
     res = _bumped(model, _resource(model, name))
@@ -843,7 +847,7 @@ def _input_values(button: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]]
 
 def button_command(
     model: TiltModel, name: str, inputs: Sequence[Mapping[str, Any]], *, now: str
-) -> _Obj | None:
+) -> JSONDict | None:
     """A custom button's command output (see :data:`BUTTON_COMMANDS`), or None."""
     if name not in BUTTON_COMMANDS or name not in model.buttons:
         return None
@@ -1516,7 +1520,7 @@ class FakeTilt:
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 3:
             return _go_error(f"invalid trigger mode: {mode}", 400)
 
-        def override() -> _Obj:
+        def override() -> JSONDict:
             changed = []
             for n in names:
                 res = _bumped(self.model, self.model.resources[n])
