@@ -179,6 +179,22 @@ class RawHttpClient:
                 yield client
             await http.delete(url, headers=headers)
 
+    async def call(self, id_: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One JSON-RPC request on POST; the answer may come as JSON or as an SSE event."""
+        body = {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+        accept = {"accept": "application/json, text/event-stream"}
+        response = await self.http.post(self.url, json=body, headers={**accept, **self.headers})
+        assert response.status_code == 200, response.text
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            for line in response.text.splitlines():
+                if line.startswith("data:") and line[5:].strip():
+                    message: dict[str, Any] = json.loads(line[5:])
+                    if message.get("id") == id_:
+                        return message
+            raise AssertionError(f"no answer to {method} in {response.text!r}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
     async def read_until(self, method: str) -> list[dict[str, Any]]:
         """Messages from the GET stream up to and including the first ``method``."""
         assert self._lines is not None

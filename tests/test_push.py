@@ -18,7 +18,7 @@ from bridge.state import Change, ConnectionInfo, Transition
 from bridge.testing import FakeTilt
 
 from .harness import Stack, stack
-from .mcpkit import DEADLINE_S, Inbox, http, serve_http, subscribe
+from .mcpkit import DEADLINE_S, Inbox, RawHttpClient, http, serve_http, subscribe
 
 pytestmark = pytest.mark.anyio
 
@@ -295,3 +295,45 @@ async def test_subscribing_does_not_trigger_a_spurious_update() -> None:
             await client.ping()
             assert inbox.updated() == []
             assert all(not isinstance(m, t.ResourceUpdatedNotification) for m in inbox.messages)
+
+
+async def test_a_client_that_never_reads_does_not_hold_up_the_others() -> None:
+    """A subscriber whose GET stream is never read: the pump keeps up, the others still get
+    their updates, and updates are coalesced (never more than one per URI per batch)."""
+    async with FakeTilt() as tilt, live(tilt) as lv, serve_http(lv.app.mcp) as server:
+        inbox = Inbox()
+        async with (
+            RawHttpClient.connect(server.url, experimental=None) as slow,
+            Client(lv.app.mcp, mode="legacy", message_handler=inbox) as fast,
+        ):
+            await slow.call(2, "resources/subscribe", {"uri": "tilt://resources/ticker/logs"})
+            await slow.call(3, "resources/subscribe", {"uri": "tilt://status"})
+            await subscribe(fast, "tilt://resources/ticker/logs")
+            await server.wait_get_streams(1)
+            for i in range(300):
+                await tilt.send(
+                    {
+                        "logList": {
+                            "spans": {"localserve:1": {"manifestName": "ticker"}},
+                            "segments": [
+                                {
+                                    "spanId": "localserve:1",
+                                    "time": "2026-11-26T22:00:00.000001Z",
+                                    "text": f"flood {i}\n",
+                                }
+                            ],
+                        }
+                    }
+                )
+            with anyio.fail_after(DEADLINE_S):
+                await lv.stack.until(
+                    lambda st: any(
+                        x.text == "flood 299" for x in lv.stack.store.logs.newest_first(["ticker"])
+                    )
+                )
+                await lv.app.pump.caught_up(lv.stack.store.version)
+                await inbox.wait_for(lambda i: len(i.updated()) >= 1)
+            stats = lv.app.pump.stats
+            assert stats.batches <= 300 + 5
+            assert stats.updated <= 2 * stats.batches  # at most one per subscribed URI per batch
+            assert lv.app.hub.stats().sessions == 2
