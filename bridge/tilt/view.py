@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from bridge.errors import FrameError
 
@@ -170,9 +170,11 @@ class Session:
     fatal_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One log segment: at most one line; no trailing newline = continued later."""
+class Segment(NamedTuple):
+    """One log segment: at most one line; no trailing newline = continued later.
+
+    A NamedTuple rather than a frozen dataclass: a 3.9 MB frame carries 20 000 of them
+    and tuple construction is several times cheaper (measured in ``bench/``)."""
 
     span_id: str
     time: str
@@ -409,17 +411,38 @@ def _decode_session(raw: object) -> Session:
     )
 
 
+_EMPTY_SEGMENT: Final = Segment("", "", "")
+
+
 def _decode_segment(raw: object) -> Segment:
-    d = _obj(raw)
-    fields = _obj(d.get("fields"))
+    # The hot path of a big frame: plain type checks, no helper calls.
+    if type(raw) is not dict:
+        return _EMPTY_SEGMENT
+    span = raw.get("spanId", "")
+    time = raw.get("time", "")
+    text = raw.get("text", "")
+    level = raw.get("level") or "INFO"
+    if type(span) is not str:
+        span = ""
+    if type(time) is not str:
+        time = ""
+    if type(text) is not str:
+        text = ""
+    if type(level) is not str:
+        level = "INFO"
+    anchor = raw.get("anchor") is True
+    fields = raw.get("fields")
+    if fields is None:
+        return Segment(span, time, text, level, anchor)
+    fields = _obj(fields)
     return Segment(
-        span_id=_str(d.get("spanId")),
-        time=_str(d.get("time")),
-        text=_str(d.get("text")),
-        level=_str(d.get("level"), "INFO") or "INFO",
-        anchor=_bool(d.get("anchor")),
-        progress_id=_opt_str(fields.get("progressID")),
-        build_event=_opt_str(fields.get("buildEvent")),
+        span,
+        time,
+        text,
+        level,
+        anchor,
+        _opt_str(fields.get("progressID")),
+        _opt_str(fields.get("buildEvent")),
     )
 
 
