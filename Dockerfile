@@ -1,0 +1,106 @@
+# tilt-mcp-bridge in a container: MCP over stdio (`docker run -i --rm`) or Streamable HTTP.
+#
+#   docker build -t tilt-mcp-bridge .
+#   docker build --build-arg BASE_IMAGE=python:3.13-slim -t tilt-mcp-bridge:debian .
+#
+# BASE_IMAGE is any image with python3 (>= 3.11, with its venv module) and /bin/sh; both
+# stages use it, so the venv's interpreter path is the same in the build and the final image.
+# No `# syntax=` line on purpose: it would pull a frontend image at build time.
+ARG BASE_IMAGE=python:3.13-alpine
+
+# ---------------------------------------------------------------------------- build stage
+FROM ${BASE_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+RUN python3 -m venv /opt/bridge
+COPY pyproject.toml README.md ./
+COPY bridge ./bridge
+
+# Build-stage only: binutils for `strip` (the package manager is whichever the base has).
+RUN if command -v apk >/dev/null; then apk add --no-cache binutils; \
+    elif command -v apt-get >/dev/null; then \
+        apt-get update -qq && apt-get install -qq -y --no-install-recommends binutils \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
+
+# Our own wheel first (pure Python, built with setuptools from a wheel), then it and every
+# dependency from wheels only: no compiler is needed or present, on musl or glibc.
+RUN /opt/bridge/bin/pip wheel --no-deps --only-binary=:all: --wheel-dir /tmp/wheels . \
+ && /opt/bridge/bin/pip install --no-compile --only-binary=:all: /tmp/wheels/*.whl
+
+# Distributions that fastmcp/mcp declare for features the bridge never uses: fastmcp's own
+# CLI (cyclopts, rich-rst, docstring-parser, pyperclip), OAuth and OpenAPI providers (authlib,
+# pyjwt, openapi-pydantic, jsonschema and its family), skills/YAML config (pyyaml), client
+# token storage (aiofile, caio), form parsing (python-multipart), pydantic's EmailStr
+# (email-validator, dnspython), rich's Markdown (markdown-it-py, mdurl). docs/docker.md says
+# why each is safe; `--build-arg PRUNE=` keeps them all.
+ARG PRUNE="cyclopts rich-rst docstring-parser pyperclip pyyaml authlib pyjwt openapi-pydantic \
+jsonschema jsonschema-specifications jsonschema-path referencing rpds-py attrs pathable \
+aiofile caio python-multipart email-validator dnspython markdown-it-py mdurl"
+
+# Then what only installing needs, and what nothing imports: pip, setuptools, console scripts
+# other than ours, tests, type stubs, bytecode; and the symbol tables of the extension modules.
+# tests/image/check_image.sh calls every tool, resource and prompt inside the built image.
+RUN set -eu; \
+    site="$(/opt/bridge/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    if [ -n "$PRUNE" ]; then /opt/bridge/bin/pip uninstall --yes --quiet $PRUNE; fi; \
+    /opt/bridge/bin/python -m pip uninstall --yes --quiet pip; \
+    find /opt/bridge/bin -type f ! -name tilt-mcp-bridge -delete; \
+    rm -rf "$site"/setuptools "$site"/setuptools-*.dist-info "$site"/_distutils_hack \
+           "$site"/distutils-precedence.pth "$site"/pkg_resources; \
+    find /opt/bridge -depth -type d \( -name __pycache__ -o -name tests \) -exec rm -rf {} +; \
+    find /opt/bridge -type f \( -name '*.pyc' -o -name '*.pyi' \) -delete; \
+    if command -v strip >/dev/null; then \
+        find /opt/bridge -type f -name '*.so*' -exec strip --strip-unneeded {} +; \
+    fi
+
+# ---------------------------------------------------------------------------- final stage
+FROM ${BASE_IMAGE}
+
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="tilt-mcp-bridge" \
+      org.opencontainers.image.description="MCP server that watches a running Tilt over its /ws/view websocket" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/tilt-mcp-bridge/tilt-mcp-bridge" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# A fixed numeric user (Kubernetes' runAsNonRoot checks the number), written straight into
+# passwd/group so the same line works on Alpine (busybox) and Debian. The base image's own pip
+# is removed too: nothing in the final image installs packages.
+RUN set -eu; \
+    echo 'bridge:x:10001:10001:tilt-mcp-bridge:/home/bridge:/sbin/nologin' >> /etc/passwd; \
+    echo 'bridge:x:10001:' >> /etc/group; \
+    mkdir -p /home/bridge/.tilt-dev; \
+    chown -R 10001:10001 /home/bridge; \
+    site="$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    rm -rf "$site"/pip "$site"/pip-*.dist-info /usr/local/bin/pip /usr/local/bin/pip3 \
+           /usr/local/bin/pip3.*
+
+COPY --from=build /opt/bridge /opt/bridge
+COPY entrypoint.sh /usr/local/bin/entrypoint.sh
+
+# TILT_DEV_DIR: the token is read from $TILT_DEV_DIR/token whatever user the container runs as
+# (mount ~/.tilt-dev here read-only, or set TILT_TOKEN).
+ENV PATH="/opt/bridge/bin:${PATH}" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/home/bridge \
+    TILT_DEV_DIR=/home/bridge/.tilt-dev
+
+USER 10001:10001
+WORKDIR /home/bridge
+
+# Only HTTP mode listens (BRIDGE_TRANSPORT=http); stdio mode reads stdin and writes stdout.
+EXPOSE 8765
+# HTTP mode: GET /healthz. Stdio mode: the process is the check (nothing listens).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/entrypoint.sh", "healthcheck"]
+
+ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
+CMD []
