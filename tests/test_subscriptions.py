@@ -206,26 +206,37 @@ async def test_both_eras_at_once() -> None:
 # -- claude/channel -------------------------------------------------------------------------
 
 
-async def test_channel_push_reaches_only_clients_that_declared_it() -> None:
+async def test_channel_push_reaches_clients_that_declare_nothing_as_claude_code_does() -> None:
     mcp, hub = make_server()
     async with (
         serve_http(mcp) as server,
-        RawHttpClient.connect(server.url, experimental={"claude/channel": {}}) as claude,
-        RawHttpClient.connect(server.url, experimental=None) as other,
+        RawHttpClient.connect(server.url, experimental=None) as claude,
     ):
         with anyio.fail_after(DEADLINE_S):
-            await server.wait_get_streams(2)
-            sent = await hub.notify_channel("web is red", {"resource": "web"})
-            assert sent == 1
-            assert await hub.notify_list_changed() == 2  # sentinel on the same stream
-            seen_by_claude = await claude.read_until("notifications/resources/list_changed")
-            seen_by_other = await other.read_until("notifications/resources/list_changed")
-    assert [m["method"] for m in seen_by_claude] == [
+            await server.wait_get_streams(1)
+            assert await hub.notify_channel("web is red", {"resource": "web"}) == 1
+            assert await hub.notify_list_changed() == 1  # sentinel on the same stream
+            seen = await claude.read_until("notifications/resources/list_changed")
+    assert [m["method"] for m in seen] == [
         "notifications/claude/channel",
         "notifications/resources/list_changed",
     ]
-    assert seen_by_claude[0]["params"] == {"content": "web is red", "meta": {"resource": "web"}}
-    assert [m["method"] for m in seen_by_other] == ["notifications/resources/list_changed"]
+    assert seen[0]["params"] == {"content": "web is red", "meta": {"resource": "web"}}
+
+
+async def test_the_bridge_declares_the_channel_capability_only_when_asked() -> None:
+    from bridge.mcp.context import BridgeContext
+    from bridge.mcp.server import build_server
+    from bridge.settings import Settings
+    from bridge.store import Store
+
+    for enabled in (True, False):
+        ctx = BridgeContext(store=Store(), settings=Settings(channel_push=enabled))
+        async with Client(build_server(ctx), mode="legacy") as client:
+            caps = client.server_capabilities
+            assert caps is not None
+            declared = (caps.experimental or {}).get("claude/channel")
+            assert (declared is not None) is enabled
 
 
 # -- real Streamable HTTP -------------------------------------------------------------------

@@ -259,12 +259,15 @@ class SubscriptionHub:
         return await self._deliver(plan)
 
     async def notify_channel(self, content: str, meta: Mapping[str, str]) -> int:
-        """Claude Code's channel push (``notifications/claude/channel`` ``{content, meta}``),
-        only to clients that declared ``experimental["claude/channel"]``."""
+        """Claude Code's channel push (``notifications/claude/channel`` ``{content, meta}``)
+        to every handshake-era connection.
+
+        In Claude Code's channel contract it is the *server* that declares
+        ``capabilities.experimental["claude/channel"]`` (see :func:`channel_capability`);
+        Claude Code declares nothing, so clients are not filtered. Other clients ignore an
+        unknown notification, and the push is opt-in (``--channel-push``)."""
         return await self.send_custom(
-            CLAUDE_CHANNEL_METHOD,
-            {"content": content, "meta": dict(meta)},
-            experimental=CLAUDE_CHANNEL,
+            CLAUDE_CHANNEL_METHOD, {"content": content, "meta": dict(meta)}
         )
 
     async def _deliver(
@@ -430,6 +433,11 @@ class SubscriptionHub:
         finally:
             del self._listeners[token]
             self._touch()
+
+
+def channel_capability() -> dict[str, dict[str, Any]]:
+    """The experimental capability a channel server declares at ``initialize``."""
+    return {CLAUDE_CHANNEL: {}}
 
 
 def _declares_experimental(connection: Connection, key: str) -> bool:
