@@ -1,0 +1,157 @@
+"""Target 6: process start → answers ``initialize`` ≤ 1.5 s; import-time offenders.
+
+``python -m bridge`` is spawned with stdio pipes and an ``initialize`` request is
+written at once (it waits in the pipe); the figure is spawn → response line, the
+median of several starts (bytecode cached, see :func:`bench.common.bytecode_env`),
+with the CPU time the process had used by then (less sensitive to a busy machine).
+Tilt is pointed at a closed loopback port: the watcher's first attempt fails fast and
+start-up does not wait on it.
+
+``python -X importtime`` is run on ``-m bridge --version`` (what the brief names) and
+on the modules ``serve`` imports, and the heaviest top-level imports are listed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import anyio
+
+from bench.common import PYTHON, REPO, Config, Row, Section, child_env, median, ms, percentile
+from bench.rpc import StdioPeer
+
+TARGET_S: Final = 1.5
+SERVE_IMPORTS: Final = "import bridge.app, bridge.mcp.app, bridge.mcp.server"
+
+
+def run(cfg: Config) -> Section:
+    section = Section("startup")
+    repeat = cfg.repeat(7, 5)
+    samples, cpu = anyio.run(_starts, repeat, backend="asyncio")
+    section.rows.append(
+        Row(
+            f"start-up: spawn → initialize answered (median of {repeat})",
+            f"{ms(median(samples))} (max {ms(max(samples))}); CPU {ms(median(cpu))}",
+            f"≤ {TARGET_S:g} s",
+            median(samples) <= TARGET_S * 1e9,
+        )
+    )
+    version = importtime(["-m", "bridge", "--version"])
+    serve = importtime(["-c", SERVE_IMPORTS])
+    section.rows.append(
+        Row("import time: python -m bridge --version", f"{version.total_us / 1000:.0f} ms")
+    )
+    section.rows.append(
+        Row(
+            f"import time: serve's modules ({SERVE_IMPORTS.removeprefix('import ')})",
+            f"{serve.total_us / 1000:.0f} ms",
+        )
+    )
+    section.notes.append(
+        "Heaviest packages of `python -m bridge --version` (cumulative): " + version.top_text()
+    )
+    section.notes.append(
+        "Heaviest packages imported by serve (cumulative, nested): " + serve.top_text()
+    )
+    section.notes.append("Heaviest single modules of serve (self time): " + serve.top_self_text())
+    section.notes.append(
+        f"start-up samples: {', '.join(ms(s) for s in sorted(samples))}; "
+        f"p90 {ms(percentile(samples, 90))}"
+    )
+    return section
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _starts(repeat: int) -> tuple[list[int], list[int]]:
+    """Wall and CPU time (ns) of ``repeat`` starts, after one untimed start that
+    compiles and caches the bytecode."""
+    port = _closed_port()
+    argv = [PYTHON, "-m", "bridge", "--host", "127.0.0.1", "--port", str(port)]
+    env = child_env({"BRIDGE_LOG_FORMAT": "json"})
+    wall: list[int] = []
+    cpu: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat + 1):
+            async with StdioPeer.spawn(argv, env=env, cwd=REPO, stderr=Path(tmp) / "err") as peer:
+                reply = await peer.initialize(within_s=30)
+                wall.append(reply.at_ns - peer.spawned_ns)
+                cpu.append(cpu_ns(peer.pid))
+    return wall[1:], cpu[1:]
+
+
+def cpu_ns(pid: int) -> int:
+    """User + system CPU time a live process has used so far (clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTimes:
+    rows: tuple[tuple[int, int, int, str], ...]  # self us, cumulative us, depth, module
+
+    @property
+    def total_us(self) -> int:
+        return sum(cum for _, cum, depth, _ in self.rows if depth == 0)
+
+    def top_text(self, n: int = 12) -> str:
+        """Packages (their root module's first import, nested ones included)."""
+        roots: dict[str, int] = {}
+        for _, cum, _, module in self.rows:
+            if "." not in module and module not in roots:
+                roots[module] = cum
+        tops = sorted(roots.items(), key=lambda kv: -kv[1])[:n]
+        return ", ".join(f"`{m}` {cum / 1000:.0f} ms" for m, cum in tops)
+
+    def top_self_text(self, n: int = 10) -> str:
+        tops = sorted(self.rows, key=lambda r: -r[0])[:n]
+        return ", ".join(f"`{m}` {own / 1000:.0f} ms" for own, _, _, m in tops)
+
+
+def importtime(args: list[str]) -> ImportTimes:
+    """``python -X importtime ARGS``, parsed; the best of 3 runs per module."""
+    best: dict[tuple[int, str], tuple[int, int]] = {}
+    order: list[tuple[int, str]] = []
+    for _ in range(3):
+        proc = subprocess.run(
+            [PYTHON, "-X", "importtime", *args],
+            cwd=REPO,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        for line in proc.stderr.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            own, cum, name = line.removeprefix("import time:").split("|", 2)
+            depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+            key = (depth, name.strip())
+            value = (int(own), int(cum))
+            if key not in best:
+                order.append(key)
+                best[key] = value
+            else:
+                best[key] = min(best[key], value, key=lambda v: v[1])
+    return ImportTimes(tuple((*best[k], k[0], k[1]) for k in order))
+
+
+if __name__ == "__main__":
+    section = run(Config())
+    for row in section.rows:
+        print(row)
+    for note in section.notes:
+        print(note)
