@@ -4,7 +4,7 @@ Run by ``tests/image/check_image.sh`` (which builds the image and owns the Docke
 
     python tests/image/mcp_driver.py --image tilt-mcp-bridge:check [--docker /usr/bin/docker]
 
-Four containers, one after the other:
+The containers, one after the other:
 
 1. **stdio**: ``docker run -i --rm --network host`` with ``~/.tilt-dev`` mounted read-only
    (a 0600 token owned by the uid the container runs as, ``--user``). MCP handshake, then
@@ -18,6 +18,8 @@ Four containers, one after the other:
 3. **entrypoint**: an unreadable token and a bad port are refused with exit 2, a clear
    message on stderr and nothing on stdout.
 4. **contents**: inside the image, no pip, no ``__pycache__``, no tests; a non-root user.
+5. **demo** and **status**: ``--demo`` serves with ``--network none``; ``status`` prints the
+   resource table (exit 0) and fails (non-zero, nothing on stdout) with no Tilt listening.
 
 Prints one ``image-check:`` line per measurement and exits non-zero on the first failure.
 """
@@ -520,6 +522,69 @@ def http_run(docker: Docker, tilt: FakeTilt, port: int) -> None:
         docker.remove(name)
 
 
+# ------------------------------------------------------------------ demo and status
+
+
+def demo_run(docker: Docker, scratch: Path) -> None:
+    """``--demo`` needs no Tilt and no network: the embedded fake Tilt serves the session."""
+    name = f"bridge-check-demo-{uuid.uuid4().hex[:8]}"
+    argv = [docker.binary, "run", "-i", "--rm", "--name", name, "--network", "none",
+            docker.image, "--demo"]  # fmt: skip
+    session = StdioSession(argv, scratch / "demo.stderr")
+    try:
+        session.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "image-check", "version": "1"},
+            },
+        )
+        session.notify("notifications/initialized")
+
+        def connected() -> bool:
+            status = call_tool(session, "get_status", {})
+            return bool(status.get("connection", {}).get("state") == "connected")
+
+        wait_until("--demo connected to its embedded Tilt", connected, timeout=60, every=0.5)
+        rows = call_tool(session, "list_resources", {}).get("resources", [])
+        check(rows, "--demo lists no resources")
+        assert session.proc.stdin is not None
+        session.proc.stdin.close()  # a client closing stdin ends the session
+        code = session.proc.wait(timeout=20)
+        session.reader.join(5)
+        check(code == 0, f"--demo exit code after stdin closed: {code}")
+        check(not session.violations, f"non-protocol bytes on stdout: {session.violations[:3]}")
+        report("demo", f"--network none, {len(rows)} resources, exit 0 when stdin closes")
+    finally:
+        if session.proc.poll() is None:
+            docker.remove(name)
+            session.proc.kill()
+        session.close()
+
+
+def status_run(docker: Docker, tilt: FakeTilt) -> None:
+    """``status`` prints the resource table and exits 0; non-zero when Tilt is not there."""
+    ok = docker(
+        "run", "--rm", "--network", "host",
+        "-e", f"TILT_PORT={tilt.port}", "-e", f"TILT_TOKEN={tilt.token}",
+        docker.image, "status",
+        check_rc=False,
+    )  # fmt: skip
+    check(ok.returncode == 0, f"status: exit {ok.returncode}: {ok.stderr[-500:]}")
+    check("RESOURCE" in ok.stdout and "\nok " in ok.stdout, f"status table: {ok.stdout[:500]}")
+    down = docker(
+        "run", "--rm", "--network", "host",
+        "-e", f"TILT_PORT={free_port()}", "-e", "TILT_TOKEN=wrong",
+        docker.image, "status",
+        check_rc=False,
+    )  # fmt: skip
+    check(down.returncode != 0, "status exited 0 with no Tilt listening")
+    check(down.stdout == "", f"status wrote to stdout on failure: {down.stdout!r}")
+    report("status", f"table of {ok.stdout.count(chr(10))} lines; exit {down.returncode} "
+           "with no Tilt")  # fmt: skip
+
+
 # --------------------------------------------------------------------- entrypoint + files
 
 
@@ -612,10 +677,12 @@ def main() -> int:
     try:
         contents(docker)
         entrypoint_refusals(docker, scratch)
+        demo_run(docker, scratch)
         with fake_tilt() as tilt:
             report("fake_tilt", f"127.0.0.1:{tilt.port}")
             stdio_run(docker, tilt, scratch)
             http_run(docker, tilt, free_port())
+            status_run(docker, tilt)
     except CheckFailed as exc:
         print(f"image-check: FAILED: {exc}", file=sys.stderr)
         err = scratch / "stdio.stderr"
