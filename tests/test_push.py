@@ -48,6 +48,18 @@ async def live(tilt: FakeTilt, **settings: object) -> AsyncIterator[Live]:
         app.hub.close()
 
 
+def ticker_log(text: str) -> dict[str, object]:
+    """A delta with one log line for ``ticker``."""
+    return {
+        "logList": {
+            "spans": {"localserve:1": {"manifestName": "ticker"}},
+            "segments": [
+                {"spanId": "localserve:1", "time": "2026-11-26T22:00:00.000001Z", "text": text}
+            ],
+        }
+    }
+
+
 def built(state_resources: object, name: str, since: str | None) -> bool:
     res = state_resources.get(name)  # type: ignore[attr-defined]
     return (
@@ -116,20 +128,7 @@ async def test_log_uris_are_rate_limited_and_the_last_change_is_flushed() -> Non
         async with Client(lv.app.mcp, mode="legacy", message_handler=inbox) as client:
             await subscribe(client, uri)
             for i in range(20):
-                await tilt.send(
-                    {
-                        "logList": {
-                            "spans": {"localserve:1": {"manifestName": "ticker"}},
-                            "segments": [
-                                {
-                                    "spanId": "localserve:1",
-                                    "time": "2026-11-26T22:00:00.000001Z",
-                                    "text": f"burst {i}\n",
-                                }
-                            ],
-                        }
-                    }
-                )
+                await tilt.send(ticker_log(f"burst {i}\n"))
             start = anyio.current_time()
             with anyio.fail_after(DEADLINE_S):
                 await inbox.wait_for(lambda i: i.updated().count(uri) >= 2)
@@ -271,20 +270,7 @@ async def test_subscribing_does_not_trigger_a_spurious_update() -> None:
         async with Client(lv.app.mcp, mode="legacy", message_handler=inbox) as client:
             await subscribe(client, FAIL)
             # a frame that touches only another resource's logs
-            await tilt.send(
-                {
-                    "logList": {
-                        "spans": {"localserve:1": {"manifestName": "ticker"}},
-                        "segments": [
-                            {
-                                "spanId": "localserve:1",
-                                "time": "2026-11-26T22:00:00.000001Z",
-                                "text": "tick\n",
-                            }
-                        ],
-                    }
-                }
-            )
+            await tilt.send(ticker_log("tick\n"))
             await lv.stack.until(
                 lambda st: any(
                     x.text == "tick" for x in lv.stack.store.logs.newest_first(["ticker"])
@@ -311,20 +297,7 @@ async def test_a_client_that_never_reads_does_not_hold_up_the_others() -> None:
             await subscribe(fast, "tilt://resources/ticker/logs")
             await server.wait_get_streams(1)
             for i in range(300):
-                await tilt.send(
-                    {
-                        "logList": {
-                            "spans": {"localserve:1": {"manifestName": "ticker"}},
-                            "segments": [
-                                {
-                                    "spanId": "localserve:1",
-                                    "time": "2026-11-26T22:00:00.000001Z",
-                                    "text": f"flood {i}\n",
-                                }
-                            ],
-                        }
-                    }
-                )
+                await tilt.send(ticker_log(f"flood {i}\n"))
             with anyio.fail_after(DEADLINE_S):
                 await lv.stack.until(
                     lambda st: any(

@@ -112,12 +112,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     control = Controller(ctx.store, ctx.http)
 
     @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=_writes(destructive=False, idempotent=False, open_world=False),
         output_schema=schema(TriggerOut),
     )
     @model_errors
@@ -148,12 +143,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         )
 
     @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=_writes(destructive=False, idempotent=True, open_world=False),
         output_schema=schema(ToggleList),
     )
     @model_errors
@@ -197,12 +187,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         return ClickOut(button=name, clicked_at=btn.last_clicked_at)
 
     @mcp.tool(
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=_writes(destructive=False, idempotent=True, open_world=False),
         output_schema=schema(ModeOut),
     )
     @model_errors
