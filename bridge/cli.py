@@ -30,6 +30,19 @@ def _csv(value: str | None) -> frozenset[str] | None:
     return frozenset(v.strip() for v in value.split(",") if v.strip())
 
 
+def _env_num(
+    env: Mapping[str, str], name: str, default: float, kind: type[float] | type[int]
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+
+
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tilt-mcp-bridge",
@@ -49,7 +62,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     g.add_argument(
         "--port",
         type=int,
-        default=int(env.get("TILT_PORT", "10350") or 10350),
+        default=int(_env_num(env, "TILT_PORT", 10350, int)),
         help="Tilt's web server port (env TILT_PORT; default 10350)",
     )
     g.add_argument(
@@ -75,7 +88,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     m.add_argument(
         "--http-port",
         type=int,
-        default=int(env.get("BRIDGE_HTTP_PORT", "8765") or 8765),
+        default=int(_env_num(env, "BRIDGE_HTTP_PORT", 8765, int)),
         help="HTTP port (env BRIDGE_HTTP_PORT; default 8765; 0 = any free port)",
     )
     m.add_argument(
@@ -116,7 +129,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     m.add_argument(
         "--log-notify-interval",
         type=float,
-        default=float(env.get("BRIDGE_LOG_NOTIFY_INTERVAL", "1.0") or 1.0),
+        default=_env_num(env, "BRIDGE_LOG_NOTIFY_INTERVAL", 1.0, float),
         help="at most one update per log URI per this many seconds (env "
         "BRIDGE_LOG_NOTIFY_INTERVAL; default 1.0)",
     )
@@ -124,14 +137,14 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     c.add_argument(
         "--log-budget-mb",
         type=float,
-        default=float(env.get("BRIDGE_LOG_BUDGET_MB", "32") or 32),
+        default=_env_num(env, "BRIDGE_LOG_BUDGET_MB", 32, float),
         help="memory for held log lines, shared fairly between resources (env "
         "BRIDGE_LOG_BUDGET_MB; default 32, Tilt itself keeps 2)",
     )
     c.add_argument(
         "--max-frame-mb",
         type=float,
-        default=float(env.get("BRIDGE_MAX_FRAME_MB", "64") or 64),
+        default=_env_num(env, "BRIDGE_MAX_FRAME_MB", 64, float),
         help="largest websocket frame accepted from Tilt (env BRIDGE_MAX_FRAME_MB; default 64)",
     )
     c.add_argument(

@@ -121,3 +121,15 @@ def test_version_and_help() -> None:
     ).stdout.decode()
     for option in ("--host", "--port", "--transport", "--read-only", "--demo", "--log-budget-mb"):
         assert option in helptext
+
+
+def test_a_bad_env_number_is_a_clear_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", "status"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "TILT_PORT": "abc"},
+    )
+    assert proc.returncode == 2
+    assert "TILT_PORT='abc' is not an integer" in proc.stderr.decode()
