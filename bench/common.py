@@ -105,6 +105,25 @@ def gc_collected() -> Iterator[None]:
     yield
 
 
+def _reference_work() -> int:
+    total = 0
+    counts: dict[int, int] = {}
+    for i in range(300_000):
+        key = i & 1023
+        counts[key] = counts.get(key, 0) + 1
+        total += len(str(i))
+    return total + len(counts)
+
+
+def calibrate() -> float:
+    """Median ms of a fixed pure-Python workload: how fast this machine is right now.
+
+    The machine is shared, so its speed varies between runs; comparing two runs' figures
+    is only fair after comparing their calibrations.
+    """
+    return median(sample_ns(_reference_work, repeat=7, warmup=1)) / 1e6
+
+
 # ---------------------------------------------------------------------------- processes
 
 

@@ -56,6 +56,7 @@ HELD_BUDGET_MB: Final = 512
 def run(cfg: Config) -> Section:
     section = Section("memory")
     section.rows.append(anyio.run(_idle_rss, backend="asyncio"))
+    section.rows.append(anyio.run(_floor_rss, backend="asyncio"))
     held = _child(HELD_BUDGET_MB)
     lines = held["lines"]
     growth = held["after"] - held["before"]
@@ -119,6 +120,22 @@ async def _idle_rss() -> Row:
         f"{idle / 1e6:.1f} MB (peak {hwm / 1e6:.1f} MB)",
         f"≤ {IDLE_TARGET / 1e6:.0f} MB",
         idle <= IDLE_TARGET,
+    )
+
+
+async def _floor_rss() -> Row:
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [PYTHON, "-m", "bench.bare_server"]
+        async with StdioPeer.spawn(
+            argv, env=child_env(), cwd=REPO, stderr=Path(tmp) / "err"
+        ) as peer:
+            await peer.initialize()
+            await peer.call_tool("bench_noop")
+            await anyio.sleep(1.0)
+            idle = rss(peer.pid)
+    return Row(
+        "  … floor: a bare FastMCP server, one no-op tool, stdio initialized",
+        f"{idle / 1e6:.1f} MB",
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from bench import frame, ingest, memory, push, queries, startup
-from bench.common import Config, Row, Section, machine_line
+from bench.common import Config, Row, Section, calibrate, machine_line
 
 BENCHMARKS: Final[dict[str, Callable[[Config], Section]]] = {
     "frame": frame.run,
@@ -42,13 +42,17 @@ def table(sections: Sequence[Section]) -> str:
     return "\n".join(lines)
 
 
-def report(sections: Sequence[Section], *, machine: str, load: str, seconds: float) -> str:
+def report(
+    sections: Sequence[Section], *, machine: str, load: str, calibration: str, seconds: float
+) -> str:
     rows = [r for s in sections for r in s.rows if r.passed is not None]
     failed = [r for r in rows if not r.passed]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         f"Machine: {machine}",
-        f"Run: {when}, `python -m bench.run`, {seconds:.0f} s; load average {load}",
+        f"Run: {when}, `python -m bench.run`, {seconds:.0f} s; load average (1/5 min, "
+        f"{os.cpu_count()} CPUs) {load}",
+        f"Calibration (a fixed pure-Python loop, lower = faster machine): {calibration}",
         "",
         table(sections),
         "",
@@ -72,7 +76,7 @@ def write_readme(text: str) -> None:
 
 def load_average() -> str:
     one, five, _ = os.getloadavg()
-    return f"{one:.2f} (1 min) / {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+    return f"{one:.2f}/{five:.2f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = Config(quick=args.quick)
     machine = machine_line()
     load_before = load_average()
-    print(f"Machine: {machine}\nLoad average before: {load_before}\n", flush=True)
+    cal_before = calibrate()
+    print(
+        f"Machine: {machine}\nLoad average before: {load_before}\n"
+        f"Calibration before: {cal_before:.0f} ms\n",
+        flush=True,
+    )
     sections: list[Section] = []
     crashed = False
     t0 = time.perf_counter()
@@ -102,7 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         section.seconds = time.perf_counter() - started
         print(f" {section.seconds:.1f} s", flush=True)
         sections.append(section)
-    text = report(sections, machine=machine, load=load_average(), seconds=time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    calibration = f"{cal_before:.0f} ms before, {calibrate():.0f} ms after"
+    text = report(
+        sections,
+        machine=machine,
+        load=f"{load_before} before, {load_average()} after",
+        calibration=calibration,
+        seconds=seconds,
+    )
     print("\n" + text)
     if not args.no_write and not args.only and not args.quick:
         write_readme(text)
