@@ -11,10 +11,11 @@ The containers, one after the other:
    every tool, every resource (and template), every prompt, a completion and a subscription
    whose update must arrive. Every byte on stdout must be a JSON-RPC message. SIGTERM
    (``docker kill -s TERM``) must end the container, exit code 0, within 2 s.
-2. **HTTP**: a detached container with ``BRIDGE_TRANSPORT=http``, ``TILT_TOKEN`` and
-   ``BRIDGE_READ_ONLY=1``; the image's HEALTHCHECK must report healthy, ``/healthz`` must say
-   Tilt is connected, MCP over Streamable HTTP must answer, write tools must be absent, and
-   ``docker stop`` must take under 2 s.
+2. **HTTP**: a detached container with ``BRIDGE_TRANSPORT=http``, ``TILT_TOKEN``,
+   ``BRIDGE_READ_ONLY=1`` and Tilt reached as ``host.docker.internal`` (``--add-host``):
+   the image's HEALTHCHECK must report healthy, ``/healthz`` must say Tilt is connected,
+   MCP over Streamable HTTP must answer, write tools must be absent, and ``docker stop``
+   must take under 2 s.
 3. **entrypoint**: an unreadable token and a bad port are refused with exit 2, a clear
    message on stderr and nothing on stdout.
 4. **contents**: inside the image, no pip, no ``__pycache__``, no tests; a non-root user.
@@ -446,6 +447,10 @@ def http_run(docker: Docker, tilt: FakeTilt, port: int) -> None:
         "run", "-d", "--name", name,
         "--network", "host",
         "--health-interval", "1s", "--health-timeout", "5s",
+        # Tilt by a name other than localhost, as with Docker Desktop's host.docker.internal:
+        # the Host header differs and the bridge sends no Origin, so Tilt's check passes.
+        "--add-host", "host.docker.internal:127.0.0.1",
+        "-e", "TILT_HOST=host.docker.internal",
         "-e", f"TILT_PORT={tilt.port}",
         "-e", f"TILT_TOKEN={tilt.token}",
         "-e", "BRIDGE_TRANSPORT=http",
