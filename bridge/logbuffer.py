@@ -32,6 +32,7 @@ import functools
 import heapq
 import itertools
 import re
+import sys
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,8 +41,10 @@ from typing import Final
 
 from bridge.tilt.view import LogList, Segment
 
-LINE_OVERHEAD: Final = 200
-"""Estimated bytes a held line costs beyond its text (objects, deque slot)."""
+LINE_OVERHEAD: Final = 224
+"""Bytes a held line costs beyond its text: the line object (8 slots), its text's str
+header, its ``seq`` and ``time_us`` ints and the deque slot; span, resource and level
+strings are shared. Measured at ~214 B in ``bench/`` (memory benchmark)."""
 
 DEFAULT_BUDGET: Final = 32 * 1024 * 1024
 """Default log budget: 32 MiB, sixteen times Tilt's own 2 MB store."""
@@ -70,6 +73,21 @@ def span_source(span_id: str) -> str:
 
 
 _SECONDS: dict[str, int] = {}
+_LEVELS: Final = {lv: lv for lv in ("INFO", "WARN", "ERROR", "DEBUG", "VERBOSE", "NONE")}
+
+
+def _seconds(head: str) -> int:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) → epoch seconds, cached (0 if unparsable)."""
+    seconds = _SECONDS.get(head)
+    if seconds is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        try:
+            seconds = int(datetime.fromisoformat(head + "+00:00").timestamp())
+        except ValueError:
+            seconds = 0
+        _SECONDS[head] = seconds
+    return seconds
 
 
 def parse_time_us(value: str) -> int:
@@ -78,18 +96,9 @@ def parse_time_us(value: str) -> int:
     Fast path for Tilt's usual ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: the whole seconds are
     parsed once per distinct second (cached), the fraction with ``int``."""
     if len(value) == 27 and value[19] == "." and value[26] == "Z":
-        head = value[:19]
-        seconds = _SECONDS.get(head)
-        if seconds is None:
-            if len(_SECONDS) > 4096:
-                _SECONDS.clear()
-            try:
-                seconds = int(datetime.fromisoformat(head + "+00:00").timestamp())
-            except ValueError:
-                return 0
-            _SECONDS[head] = seconds
+        seconds = _seconds(value[:19])
         frac = value[20:26]
-        if frac.isdigit():
+        if seconds and frac.isdigit():
             return seconds * 1_000_000 + int(frac)
     if not value:
         return 0
@@ -210,6 +219,7 @@ class LogBuffer:
         self._evicted = 0
         # per Tilt process / connection
         self._spans: dict[str, str] = {}
+        self._span_info: dict[str, tuple[str, str, str]] = {}
         self._open: dict[str, LogLine] = {}  # span -> line still waiting for its newline
         self._progress: dict[tuple[str, str], LogLine] = {}
         self._last_to: int | None = None
@@ -225,6 +235,7 @@ class LogBuffer:
     def new_process(self) -> None:
         """Tilt restarted: checkpoints and spans restart; held lines stay as history."""
         self._spans = {}
+        self._span_info = {}
         self._open = {}
         self._progress = {}
         self._last_to = None
@@ -233,7 +244,8 @@ class LogBuffer:
 
     def apply(self, log_list: LogList) -> LogDelta:
         """Apply one frame's ``logList``."""
-        self._spans.update(log_list.spans)
+        if log_list.spans:
+            self._learn_spans(log_list.spans)
         segments: Sequence[Segment] = log_list.segments
         if not segments and log_list.to_checkpoint == 0:
             return LogDelta(frozenset(), 0, 0, "none")
@@ -272,11 +284,32 @@ class LogBuffer:
         hwm = self._last_time_us
         return [s for s in segments if parse_time_us(s.time) > hwm]
 
+    def _learn_spans(self, spans: Mapping[str, str]) -> None:
+        """Merge the span table; keep one shared string per span id, resource and level,
+        so 200 000 held lines do not carry 200 000 copies of the same few names."""
+        known = self._span_info
+        for span_id, manifest in spans.items():
+            info = known.get(span_id)
+            if info is not None and info[1] == (manifest or GLOBAL):
+                continue  # Tilt v0.37.6 repeats every span in every frame
+            resource = sys.intern(manifest) if manifest else GLOBAL
+            span_id = sys.intern(span_id)
+            known[span_id] = (span_id, resource, span_source(span_id))
+            self._spans[span_id] = resource
+
+    def _span(self, span_id: str) -> tuple[str, str, str]:
+        """(shared span id, resource, source) for a span id."""
+        info = self._span_info.get(span_id)
+        if info is None:
+            span_id = sys.intern(span_id)
+            info = (span_id, self._spans.get(span_id) or GLOBAL, span_source(span_id))
+            self._span_info[span_id] = info
+        return info
+
     def _ingest_all(self, segments: Sequence[Segment]) -> tuple[set[str], int]:
         """Ingest segments. The common case (a new complete line, or the start of one, with
         no progressID) is inlined here with locals: a 3.9 MB frame is 20 000 segments.
         Continuations and progress lines take :meth:`_ingest`."""
-        spans = self._spans
         logs = self._logs
         open_lines = self._open
         touched: set[str] = set()
@@ -284,6 +317,10 @@ class LogBuffer:
         pending = 0  # fast-path lines not yet counted in self._count
         cost_total = 0  # their bytes, not yet counted in self._bytes
         seq = self._next_seq
+        span_info = self._span_info
+        levels = _LEVELS
+        last_head = ""
+        last_second = 0
         for seg in segments:
             span, time, text, level, anchor, progress_id, _ = seg
             if progress_id is not None or span in open_lines:
@@ -296,20 +333,26 @@ class LogBuffer:
                 touched.add(resource)
                 added += is_new
                 continue
-            resource = spans.get(span) or GLOBAL
+            info = span_info.get(span) or self._span(span)
+            span, resource, source = info
             complete = text.endswith("\n")
             if complete:
                 text = text[:-2] if text.endswith("\r\n") else text[:-1]
+            # Tilt's usual time shape, parsed inline: whole seconds once per second.
+            time_us = 0
+            if len(time) == 27 and time[26] == "Z":
+                head = time[:19]
+                if head != last_head:
+                    last_second = _seconds(head)
+                    last_head = head
+                frac = time[20:26]
+                if last_second and frac.isdigit():
+                    time_us = last_second * 1_000_000 + int(frac)
+            if not time_us:
+                time_us = parse_time_us(time)
             seq += 1
             line = LogLine(
-                seq,
-                resource,
-                span,
-                parse_time_us(time),
-                level,
-                span_source(span),
-                text,
-                anchor,
+                seq, resource, span, time_us, levels.get(level) or level, source, text, anchor
             )
             log = logs.get(resource)
             if log is None:
@@ -329,8 +372,7 @@ class LogBuffer:
         return touched, added
 
     def _ingest(self, seg: Segment) -> tuple[str, bool]:
-        span = seg.span_id
-        resource = self._spans.get(span, GLOBAL) or GLOBAL
+        span, resource, source = self._span(seg.span_id)
         text = seg.text
         complete = text.endswith("\n")
         if complete:
@@ -357,8 +399,8 @@ class LogBuffer:
             resource=resource,
             span_id=span,
             time_us=parse_time_us(seg.time),
-            level=seg.level,
-            source=span_source(span),
+            level=_LEVELS.get(seg.level) or seg.level,
+            source=source,
             text=text,
             anchor=seg.anchor,
         )
@@ -384,24 +426,37 @@ class LogBuffer:
         self._bytes += delta
 
     def _evict(self) -> None:
-        """Drop oldest lines of the heaviest resources until 90% of the budget is used."""
+        """Bring the total down to 90% of the budget, fairly: find the one size cap that
+        frees enough when applied to the heaviest resources (water-filling), then drop
+        each heavier resource's oldest lines down to it. One sort per eviction."""
         target = self.budget_bytes * 9 // 10
-        while self._bytes > target:
-            heaviest = max(self._logs.values(), key=lambda log: log.bytes)
-            others = sorted((log.bytes for log in self._logs.values()), reverse=True)
-            floor = others[1] if len(others) > 1 else 0
-            while heaviest.lines and self._bytes > target and heaviest.bytes >= floor:
-                line = heaviest.lines.popleft()
-                cost = line.cost()
-                heaviest.bytes -= cost
+        excess = self._bytes - target
+        if excess <= 0:
+            return
+        sizes = sorted((log.bytes for log in self._logs.values()), reverse=True)
+        cap = 0.0
+        running = 0
+        for k, size in enumerate(sizes, start=1):
+            running += size
+            following = sizes[k] if k < len(sizes) else 0
+            if running - k * following >= excess:
+                cap = (running - excess) / k
+                break
+        for log in self._logs.values():
+            lines = log.lines
+            while lines and log.bytes > cap:
+                line = lines.popleft()
+                cost = len(line.text) + LINE_OVERHEAD
+                log.bytes -= cost
                 self._bytes -= cost
                 self._count -= 1
                 self._evicted += 1
                 if self._open.get(line.span_id) is line:
                     del self._open[line.span_id]
-            if not heaviest.lines:
-                heaviest.bytes = 0
-        self._progress = {k: v for k, v in self._progress.items() if self._held(v)}
+            if not lines:
+                log.bytes = 0
+        if self._progress:
+            self._progress = {k: v for k, v in self._progress.items() if self._held(v)}
 
     def _held(self, line: LogLine) -> bool:
         log = self._logs.get(line.resource)
