@@ -22,6 +22,8 @@ COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 
 # Build-stage only: binutils for `strip` (the package manager is whichever the base has).
+# Unpinned on purpose: any binutils strips, and a pin would tie the build to one base release.
+# hadolint ignore=DL3008,DL3018
 RUN if command -v apk >/dev/null; then apk add --no-cache binutils; \
     elif command -v apt-get >/dev/null; then \
         apt-get update -qq && apt-get install -qq -y --no-install-recommends binutils \
