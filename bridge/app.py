@@ -3,6 +3,8 @@ MCP transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import os
 import signal
@@ -73,6 +75,21 @@ async def _cancel_on_signal(scope: anyio.CancelScope) -> None:
             return
 
 
+def release_memory() -> None:
+    """After a big frame: collect its garbage and hand freed heap back to the OS.
+
+    glibc keeps freed memory in its arenas (one per thread; big frames are decoded in a
+    worker thread), so without ``malloc_trim`` the RSS stays at the peak. No-op on musl."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 async def serve(settings: Settings) -> None:
     from bridge.mcp.app import run_mcp
 
@@ -83,7 +100,9 @@ async def serve(settings: Settings) -> None:
             http = TiltHTTP(live.tilt_base_url, live.token)
             try:
                 source = TiltSource(http, live.tilt_ws_url, max_frame_bytes=live.max_frame_bytes)
-                watcher = Watcher(store, source, url=live.tilt_ws_url)
+                watcher = Watcher(
+                    store, source, url=live.tilt_ws_url, after_big_frame=release_memory
+                )
                 async with anyio.create_task_group() as inner:
                     await inner.start(watcher.run)
                     await run_mcp(live, store, http, inner)

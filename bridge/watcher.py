@@ -50,8 +50,10 @@ class Watcher:
         policy: BackoffPolicy | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        after_big_frame: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.after_big_frame = after_big_frame
         self.source = source
         self.url = url
         self.policy = policy or BackoffPolicy()
@@ -147,7 +149,8 @@ class Watcher:
     async def _handle(self, raw: str) -> None:
         try:
             view: View
-            if len(raw) > THREAD_DECODE_BYTES:
+            big = len(raw) > THREAD_DECODE_BYTES
+            if big:
                 view = await anyio.to_thread.run_sync(decode_view, raw)
             else:
                 view = decode_view(raw)
@@ -156,6 +159,9 @@ class Watcher:
             self.store.note_bad_frame()
             return
         self.store.apply_frame(view)
+        if (big or view.is_complete) and self.after_big_frame is not None:
+            del raw, view
+            self.after_big_frame()
 
 
 def connection_summary(info: ConnectionInfo, now: float | None = None) -> str:
