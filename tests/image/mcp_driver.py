@@ -23,6 +23,9 @@ The containers, one after the other:
    resource table (exit 0) and fails (non-zero, nothing on stdout) with no Tilt listening.
 
 Prints one ``image-check:`` line per measurement and exits non-zero on the first failure.
+With ``IMPORTTIME=1`` in the environment the stdio container runs with
+``PYTHONPROFILEIMPORTTIME=1`` and ``--keep DIR`` saves its stderr: the list of every module
+imported during a full session (how the Dockerfile's PRUNE list was checked).
 """
 
 from __future__ import annotations
