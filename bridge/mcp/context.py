@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from fastmcp.exceptions import ToolError as McpToolError
+from pydantic import BaseModel
 
 from bridge.errors import BridgeError
 from bridge.settings import Settings
@@ -27,14 +29,22 @@ class BridgeContext:
     clock: Callable[[], float] = field(default=time.time)
 
 
-def model_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn our errors into MCP tool errors whose text is written for the model."""
+def model_errors(fn: Callable[P, Awaitable[BaseModel]]) -> Callable[P, Awaitable[dict[str, Any]]]:
+    """Wrap a tool: our errors become MCP tool errors whose text is written for the model,
+    and the result model becomes a compact dict (``null`` fields dropped, serialised by
+    pydantic-core in one pass). The tool's output schema is passed to ``@mcp.tool``."""
 
     @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         try:
-            return await fn(*args, **kwargs)
+            result = await fn(*args, **kwargs)
         except BridgeError as exc:
             raise McpToolError(str(exc)) from exc
+        return result.model_dump(mode="json", exclude_none=True)
 
+    # fastmcp reads the signature: it must announce the dict we really return.
+    wrapper.__signature__ = inspect.signature(fn).replace(  # type: ignore[attr-defined]
+        return_annotation=dict[str, Any]
+    )
+    wrapper.__annotations__ = {**fn.__annotations__, "return": dict[str, Any]}
     return wrapper

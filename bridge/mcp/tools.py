@@ -15,8 +15,8 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 def schema(model: type[views.Compact]) -> dict[str, Any]:
-    """The model's validation schema: ``Compact`` drops nulls when serialising, which
-    would otherwise hide the schema behind a generic object."""
+    """The answer's schema, declared explicitly: tools return the model dumped without
+    ``null`` fields (see ``model_errors``), so optional fields are simply absent."""
     return model.model_json_schema(mode="validation")
 
 

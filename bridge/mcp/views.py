@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
 from bridge.errors import ToolError, UnknownResource
 from bridge.logbuffer import GLOBAL, LogBuffer, LogLine, LogQuery, format_time_us, strip_ansi
@@ -115,12 +115,8 @@ def resolve(state: State, name: str) -> Resource:
 
 
 class Compact(BaseModel):
-    """Serialises without ``null`` fields: every omitted key is a token saved."""
-
-    @model_serializer(mode="wrap")
-    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        data = handler(self)
-        return {k: v for k, v in data.items() if v is not None}
+    """Base of every answer model. Answers are sent with ``exclude_none``: every omitted
+    ``null`` is a token saved (tools: :func:`bridge.mcp.context.model_errors`)."""
 
 
 class ConnectionOut(Compact):
