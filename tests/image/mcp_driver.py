@@ -524,6 +524,9 @@ def http_run(docker: Docker, tilt: FakeTilt, port: int) -> None:
         stop_s = time.monotonic() - t_stop
         code = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
         report("http.docker_stop_s", f"{stop_s:.2f}")
+        logs = docker("logs", name, check_rc=False).stderr
+        # Reported, not failed: the bridge's own shutdown output, not the image's concern.
+        report("http.tracebacks_in_log_after_stop", logs.count("Traceback"))
         check(code == "0", f"HTTP container exit code after docker stop: {code}")
         check(stop_s < STOP_BUDGET_S, f"docker stop took {stop_s:.2f} s")
     finally:
