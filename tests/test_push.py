@@ -310,3 +310,24 @@ async def test_a_client_that_never_reads_does_not_hold_up_the_others() -> None:
             assert stats.batches <= 300 + 5
             assert stats.updated <= 2 * stats.batches  # at most one per subscribed URI per batch
             assert lv.app.hub.stats().sessions == 2
+
+
+async def test_retries_while_tilt_is_down_do_not_spam_subscribers() -> None:
+    async with FakeTilt() as tilt, live(tilt) as lv:
+        inbox = Inbox()
+        async with Client(lv.app.mcp, mode="legacy", message_handler=inbox) as client:
+            await subscribe(client, "tilt://status")
+            await tilt.stop()
+            with anyio.fail_after(DEADLINE_S):
+                await lv.stack.until(lambda st: st.connection.attempts >= 3)
+                await lv.app.pump.caught_up(lv.stack.store.version)
+            await client.ping()
+            # the drop (1006), then "not reachable": each a real change of the answer
+            settled = inbox.updated().count("tilt://status")
+            assert 1 <= settled <= 2
+            with anyio.fail_after(DEADLINE_S):
+                await lv.stack.until(lambda st: st.connection.attempts >= 8)
+                await lv.app.pump.caught_up(lv.stack.store.version)
+            await client.ping()
+            # five more failed retries changed nothing a reader sees: no more updates
+            assert inbox.updated().count("tilt://status") == settled

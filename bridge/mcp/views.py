@@ -227,11 +227,13 @@ class LogsOut(Compact):
 
 
 def stale_note(conn: ConnectionInfo, now: float) -> str | None:
+    """Why an answer may be stale. It names the moment the state began rather than an age,
+    so the text stays the same while nothing changes (subscribers get no empty updates)."""
     if conn.connected:
         return None
     age = ""
     if conn.since:
-        age = f" for {int(max(0.0, now - conn.since))}s"
+        age = f" since {format_time_us(int(conn.since * 1_000_000))[:19]}Z"
     why = f" (last error: {conn.last_error})" if conn.last_error else ""
     return (
         f"Tilt is {conn.state.replace('_', ' ')}{age}{why}. "
