@@ -52,11 +52,11 @@ RUN set -eu; \
     site="$(/opt/bridge/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
     if [ -n "$PRUNE" ]; then /opt/bridge/bin/pip uninstall --yes --quiet $PRUNE; fi; \
     /opt/bridge/bin/python -m pip uninstall --yes --quiet pip; \
-    find /opt/bridge/bin -type f ! -name tilt-mcp-bridge -delete; \
+    find /opt/bridge/bin -type f ! -name tilt-mcp-bridge -exec rm -f {} +; \
     rm -rf "$site"/setuptools "$site"/setuptools-*.dist-info "$site"/_distutils_hack \
            "$site"/distutils-precedence.pth "$site"/pkg_resources; \
     find /opt/bridge -depth -type d \( -name __pycache__ -o -name tests \) -exec rm -rf {} +; \
-    find /opt/bridge -type f \( -name '*.pyc' -o -name '*.pyi' \) -delete; \
+    find /opt/bridge -type f \( -name '*.pyc' -o -name '*.pyi' \) -exec rm -f {} +; \
     if command -v strip >/dev/null; then \
         find /opt/bridge -type f -name '*.so*' -exec strip --strip-unneeded {} +; \
     fi

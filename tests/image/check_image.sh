@@ -5,8 +5,9 @@
 #
 # 1. installs docker.io and debootstrap (apt) when missing;
 # 2. starts a private dockerd (vfs, no iptables, no bridge, its own data/exec roots and socket);
-# 3. makes the stand-in base: debootstrap a minimal Debian trixie with python3 (3.13) and the
-#    host's CA bundle (this machine's TLS needs it; it lives in the base, never the Dockerfile),
+# 3. makes the stand-in base: debootstrap a minimal Debian trixie with python3 (3.13), busybox
+#    as /bin/sh and as find/rm/sed/... ahead on PATH (Alpine's userland), and the host's CA
+#    bundle (this machine's TLS needs it; it lives in the base, never the Dockerfile),
 #    `docker import` it as local/debian-python:3.13-trixie. The tarball is cached in
 #    $BRIDGE_IMAGE_CACHE (default /var/cache/tilt-mcp-bridge-image) keyed by its inputs;
 #    --fresh-base makes it anew;
@@ -117,10 +118,13 @@ say "dockerd pid $DOCKERD_PID ready ($(elapsed "$t") s)"
 
 # --------------------------------------------------------------------- 3. stand-in base
 t=$(date +%s)
-INCLUDE=python3,python3-venv,ca-certificates
+INCLUDE=python3,python3-venv,ca-certificates,busybox
+# Busybox's sh and tools ahead of Debian's (/bin/sh, /usr/local/bin first on PATH): every RUN
+# of the Dockerfile and the image's entrypoint.sh then run on the userland python:*-alpine has.
+APPLETS="find rm mkdir chown sed tr stat id dirname cat ls"
 key=$(
     {
-        echo "v1 $SUITE $MIRROR $INCLUDE"
+        echo "v2 $SUITE $MIRROR $INCLUDE $APPLETS"
         cat /etc/ssl/certs/ca-certificates.crt
     } | sha256sum | cut -c1-16
 )
@@ -130,6 +134,8 @@ if $fresh_base || [ ! -s "$base_tar" ]; then
     rootfs=$WORK/rootfs
     debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$rootfs" "$MIRROR" \
         >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
+    ln -sf busybox "$rootfs/usr/bin/sh"
+    for applet in $APPLETS; do ln -s /usr/bin/busybox "$rootfs/usr/local/bin/$applet"; done
     # Machine-specific: this host's CA bundle, so pip inside builds trusts its TLS.
     cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
     # A smaller stand-in imports and copies faster; none of this is used by the build.
@@ -145,7 +151,8 @@ else
     base_how="reused $base_tar (--fresh-base to remake)"
 fi
 $DOCKER import --change 'CMD ["python3"]' "$base_tar" "$BASE" >/dev/null
-say "base $BASE: $base_how ($(elapsed "$t") s); $($DOCKER run --rm "$BASE" python3 --version)"
+probe=$($DOCKER run --rm "$BASE" sh -c 'python3 --version; find --help 2>&1 | head -1' | tr '\n' ' ')
+say "base $BASE: $base_how ($(elapsed "$t") s); $probe"
 
 # ---------------------------------------------------------------------------- 4. build
 t=$(date +%s)
