@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TextIO
@@ -52,27 +52,41 @@ async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
         tg.cancel_scope.cancel()
 
 
-EXIT_GRACE_S = 1.0
-
-
 def _hard_exit() -> None:  # pragma: no cover - runs only when cleanup hangs
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
 
 
-async def _cancel_on_signal(scope: anyio.CancelScope) -> None:
-    """SIGTERM/SIGINT cancel everything. The stdio transport reads stdin in a worker
-    thread that cancellation cannot interrupt, so a daemon timer ends the process if
-    cleanup has not finished within ``EXIT_GRACE_S`` (PID 1 in a container must stop)."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            log.info("bridge.stopping", signal=signal.Signals(signum).name)
-            timer = threading.Timer(EXIT_GRACE_S, _hard_exit)
-            timer.daemon = True
-            timer.start()
-            scope.cancel()
-            return
+class Shutdown:
+    """What SIGTERM/SIGINT do. By default: cancel everything. A transport that can stop
+    gracefully (uvicorn: finish responses, run the lifespan shutdown) registers
+    :attr:`graceful` instead and returns by itself.
+
+    Either way a daemon timer ends the process if cleanup has not finished within
+    ``grace_s``: the stdio transport reads stdin in a worker thread that cancellation
+    cannot interrupt, and PID 1 in a container must stop."""
+
+    def __init__(self, scope: anyio.CancelScope, grace_s: float) -> None:
+        self.scope = scope
+        self.grace_s = grace_s
+        self.graceful: Callable[[], None] | None = None
+
+    def trigger(self) -> None:
+        timer = threading.Timer(self.grace_s, _hard_exit)
+        timer.daemon = True
+        timer.start()
+        if self.graceful is not None:
+            self.graceful()
+        else:
+            self.scope.cancel()
+
+    async def on_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("bridge.stopping", signal=signal.Signals(signum).name)
+                self.trigger()
+                return
 
 
 def release_memory() -> None:
@@ -94,7 +108,8 @@ async def serve(settings: Settings) -> None:
     from bridge.mcp.app import run_mcp
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_cancel_on_signal, tg.cancel_scope)
+        shutdown = Shutdown(tg.cancel_scope, grace_s=1.0 if settings.transport == "stdio" else 4.0)
+        tg.start_soon(shutdown.on_signals)
         async with tilt_endpoint(settings) as live:
             store = Store(log_budget_bytes=live.log_budget_bytes)
             http = TiltHTTP(live.tilt_base_url, live.token)
@@ -105,7 +120,7 @@ async def serve(settings: Settings) -> None:
                 )
                 async with anyio.create_task_group() as inner:
                     await inner.start(watcher.run)
-                    await run_mcp(live, store, http, inner)
+                    await run_mcp(live, store, http, inner, shutdown)
                     inner.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):

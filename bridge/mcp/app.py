@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from anyio.abc import TaskGroup
 from fastmcp import FastMCP
+
+if TYPE_CHECKING:
+    from bridge.app import Shutdown
 
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
@@ -45,7 +49,13 @@ async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> A
     return Assembled(mcp, ctx, hub, pump)
 
 
-async def run_mcp(settings: Settings, store: Store, http: TiltHTTP, tg: TaskGroup) -> None:
+async def run_mcp(
+    settings: Settings,
+    store: Store,
+    http: TiltHTTP,
+    tg: TaskGroup,
+    shutdown: Shutdown | None = None,
+) -> None:
     app = await assemble(settings, store, http)
     await tg.start(app.pump.run)
     try:
@@ -54,6 +64,6 @@ async def run_mcp(settings: Settings, store: Store, http: TiltHTTP, tg: TaskGrou
             return
         from bridge.mcp.http import serve_http
 
-        await serve_http(app.mcp, settings, store)
+        await serve_http(app.mcp, settings, store, shutdown)
     finally:
         app.hub.close()

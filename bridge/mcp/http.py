@@ -3,10 +3,12 @@ security guard (bearer token, Origin check against DNS rebinding)."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+import signal
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -16,6 +18,9 @@ from starlette.applications import Starlette
 
 from bridge.settings import Settings, is_loopback
 from bridge.store import Store
+
+if TYPE_CHECKING:
+    from bridge.app import Shutdown
 
 log = structlog.get_logger("bridge.http")
 
@@ -114,7 +119,19 @@ def build_http_app(mcp: FastMCP, settings: Settings, store: Store) -> Starlette:
     return app
 
 
-async def serve_http(mcp: FastMCP, settings: Settings, store: Store) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: SIGTERM/SIGINT belong to the entry point
+    (``bridge.app``), which cancels; uvicorn would otherwise re-raise the signal after its
+    shutdown and the process would die by it (exit 143) instead of exiting cleanly."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_http(
+    mcp: FastMCP, settings: Settings, store: Store, shutdown: Shutdown | None = None
+) -> None:
     app = build_http_app(mcp, settings, store)
     config = uvicorn.Config(
         app,
@@ -125,7 +142,12 @@ async def serve_http(mcp: FastMCP, settings: Settings, store: Store) -> None:
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    if shutdown is not None:
+        # SIGTERM: uvicorn's own exit path. ``handle_exit`` (which sse-starlette extends)
+        # also ends the open SSE streams, so uvicorn drains, runs the lifespan shutdown
+        # and returns instead of cancelling streams after its timeout.
+        shutdown.graceful = lambda: server.handle_exit(signal.SIGTERM, None)
     log.info(
         "bridge.http.listening",
         url=f"http://{settings.http_host}:{settings.http_port}{MCP_PATH}",
