@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -188,7 +189,14 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Se
     return args.command, settings.validate()
 
 
+def _exit_now(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until the server's own handlers are installed (after ~1-3 s of imports), SIGTERM
+    # must still stop us: as PID 1 in a container the default action does not apply.
+    signal.signal(signal.SIGTERM, _exit_now)
     argv = sys.argv[1:] if argv is None else argv
     try:
         command, settings = parse_settings(argv, os.environ)

@@ -133,3 +133,14 @@ def test_a_bad_env_number_is_a_clear_error() -> None:
     )
     assert proc.returncode == 2
     assert "TILT_PORT='abc' is not an integer" in proc.stderr.decode()
+
+
+def test_sigterm_during_start_up_is_not_ignored() -> None:
+    """As PID 1 a process has no default SIGTERM action: the bridge must handle it even
+    while it is still importing, before the server's own handlers exist."""
+    with start("--port", str(free_port())) as proc:
+        time.sleep(0.3)  # land the signal inside the imports, as docker stop might
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 3.0
