@@ -17,6 +17,7 @@ from fastmcp import FastMCP
 from starlette.applications import Starlette
 
 from bridge.settings import Settings, is_loopback
+from bridge.state import TILTFILE
 from bridge.store import Store
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class Guard:
             {
                 "status": "ok",
                 "tilt": conn.state,
-                "resources": len(self.store.state.resources),
+                "resources": sum(1 for n in self.store.state.resources if n != TILTFILE),
             },
         )
 
