@@ -140,10 +140,26 @@ def run_serve(settings: Settings) -> int:
         anyio.run(serve, settings, backend="asyncio")
     except KeyboardInterrupt:
         pass
-    except BridgeError as exc:
-        print(f"tilt-mcp-bridge: {exc}", file=sys.stderr)
+    except (BridgeError, BaseExceptionGroup) as exc:
+        # A start-up error raised inside the task groups arrives wrapped in a group.
+        error = _bridge_error(exc)
+        if error is None:
+            raise
+        print(f"tilt-mcp-bridge: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _bridge_error(exc: BaseException) -> BridgeError | None:
+    """The first :class:`BridgeError` in ``exc`` or the groups nested in it."""
+    if isinstance(exc, BridgeError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _bridge_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 # ---------------------------------------------------------------------------- status

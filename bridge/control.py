@@ -7,6 +7,7 @@ it there instead of polling.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -76,7 +77,7 @@ class Controller:
         res = self.resource(name)
         if res.disabled:
             raise ToolError(f"resource {name!r} is disabled; call enable([{name!r}]) first")
-        baseline = Baseline.of(res)
+        baseline = Baseline.before_trigger(res, int(time.time() * 1_000_000))
         body = await self.http.trigger(name)
         if DISABLED_BODY in body:
             # Tilt answers 200 with this body when the resource is disabled
@@ -85,9 +86,8 @@ class Controller:
         if not wait:
             return TriggerResult(name, True, "triggered")
         # A trigger always starts a new build: wait for that build to finish.
-        pending = Baseline(baseline.last_build_start, building=False)
         result = await wait_for(
-            self.store, [name], "build_finished", timeout_s, baselines={name: pending}
+            self.store, [name], "build_finished", timeout_s, baselines={name: baseline}
         )
         if result.timed_out:
             return TriggerResult(name, True, "timeout", wait=result)
@@ -103,9 +103,16 @@ class Controller:
     def build_lines(self, name: str, limit: int = 30) -> list[LogLine]:
         """The log lines of the resource's newest build: errors first, then the tail."""
         res = self.store.state.resources.get(name)
-        if res is None or not res.build_history:
+        if res is None:
             return []
-        start = parse_time_us(res.build_history[0].start_time or "")
+        began: str | None
+        if res.current_build is not None and res.current_build.start_time:
+            began = res.current_build.start_time  # still running (e.g. a timeout)
+        elif res.build_history:
+            began = res.build_history[0].start_time
+        else:
+            return []
+        start = parse_time_us(began or "")
         lines = []
         for line in self.store.logs.newest_first([name]):
             if line.time_us < start:
@@ -173,13 +180,19 @@ class Controller:
         payload = build_inputs(btn, given, allow_hidden=allow_hidden)
         try:
             await self.http.put_button_status(name, btn.metadata_json, payload)
-        except TiltConflict:
+        except TiltConflict as first:
             # Our copy is stale: wait briefly for the stream to bring the newest object.
             stale = btn.resource_version
-            await self._await(
+            fresh = await self._await(
                 lambda s: (b := s.buttons.get(name)) is not None and b.resource_version != stale,
                 CONFLICT_WAIT_S,
             )
+            if not fresh:
+                raise TiltConflict(
+                    f"button {name!r} changed in Tilt (409 on resourceVersion {stale}) and the "
+                    f"stream brought no newer version within {CONFLICT_WAIT_S}s; is the "
+                    "connection to Tilt healthy (get_status)? Then try again"
+                ) from first
             btn = self.button(name)
             try:
                 await self.http.put_button_status(name, btn.metadata_json, payload)

@@ -49,6 +49,9 @@ strings are shared. Measured at ~214 B in ``bench/`` (memory benchmark)."""
 DEFAULT_BUDGET: Final = 32 * 1024 * 1024
 """Default log budget: 32 MiB, sixteen times Tilt's own 2 MB store."""
 
+MAX_SPANS: Final = 20_000
+"""Span ids remembered before the table is rebuilt from the spans frames carry."""
+
 GLOBAL: Final = ""
 """Resource key of lines that belong to no resource (Tilt's global log)."""
 
@@ -288,6 +291,13 @@ class LogBuffer:
         """Merge the span table; keep one shared string per span id, resource and level,
         so 200 000 held lines do not carry 200 000 copies of the same few names."""
         known = self._span_info
+        if len(known) > MAX_SPANS:
+            # Spans pile up with every build (build:N). Lines already held carry their
+            # resource; Tilt sends the spans a frame refers to with the frame, so the
+            # table is rebuilt from what follows. Open lines keep their span.
+            keep = set(self._open) | {span for span, _ in self._progress}
+            self._span_info = known = {k: v for k, v in known.items() if k in keep}
+            self._spans = {k: v for k, v in self._spans.items() if k in keep}
         for span_id, manifest in spans.items():
             info = known.get(span_id)
             if info is not None and info[1] == (manifest or GLOBAL):

@@ -38,7 +38,7 @@ class Secret:
 class TokenSource:
     """Where Tilt's token comes from; re-read on a 403 so a rewritten file is picked up."""
 
-    env_value: str | None = None
+    env_value: str | None = field(default=None, repr=False)  # the token itself: never shown
     path: Path | None = None
 
     def describe(self) -> str:

@@ -38,6 +38,7 @@ class Store:
         self._clock = clock
         self._changes: deque[Change] = deque(maxlen=CHANGE_RING)
         self.transitions: deque[Transition] = deque(maxlen=TRANSITION_RING)
+        self.dropped_transitions_upto = 0  # newest version whose transitions left the ring
         self._event: anyio.Event | None = None
         self._new_connection = True
 
@@ -95,7 +96,10 @@ class Store:
     def _publish(self, state: State, change: Change) -> None:
         self._state = state
         self._changes.append(change)
-        self.transitions.extend(change.transitions)
+        for transition in change.transitions:
+            if len(self.transitions) == TRANSITION_RING:
+                self.dropped_transitions_upto = self.transitions[0].version
+            self.transitions.append(transition)
         event, self._event = self._event, None
         if event is not None:
             event.set()

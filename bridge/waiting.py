@@ -14,6 +14,7 @@ from typing import Final
 import anyio
 
 from bridge.errors import ToolError, UnknownResource
+from bridge.logbuffer import parse_time_us
 from bridge.store import Store
 from bridge.tilt.view import Resource
 
@@ -26,6 +27,7 @@ class Baseline:
 
     last_build_start: str | None
     building: bool
+    not_before_us: int = 0  # a build counts as new only if it started at/after this time
 
     @classmethod
     def of(cls, res: Resource | None) -> Baseline:
@@ -33,6 +35,17 @@ class Baseline:
             return cls(None, False)
         start = res.build_history[0].start_time if res.build_history else None
         return cls(start, res.current_build is not None or res.update_status == "in_progress")
+
+    @classmethod
+    def before_trigger(cls, res: Resource, now_us: int, skew_us: int = 1_000_000) -> Baseline:
+        """For a build we are about to trigger: neither the last build nor one running now
+        may count, nor any build that started before the trigger (our view of Tilt lags a
+        frame or two; ``skew_us`` allows for Tilt's clock being a little behind ours)."""
+        if res.current_build is not None and res.current_build.start_time:
+            start: str | None = res.current_build.start_time
+        else:
+            start = res.build_history[0].start_time if res.build_history else None
+        return cls(start, False, now_us - skew_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +76,12 @@ def evaluate(res: Resource | None, name: str, condition: str, base: Baseline) ->
         return Outcome(name, False, "the resource no longer exists (removed from the Tiltfile?)")
     if res.disabled:
         return Outcome(name, False, "the resource is disabled; call enable first")
-    new_build = bool(res.build_history) and res.build_history[0].start_time != base.last_build_start
+    newest = res.build_history[0] if res.build_history else None
+    new_build = (
+        newest is not None
+        and newest.start_time != base.last_build_start
+        and (not base.not_before_us or parse_time_us(newest.start_time or "") >= base.not_before_us)
+    )
     last_error = res.build_history[0].error if res.build_history else None
     if condition == "build_finished":
         finished = (new_build or base.building) and not _build_busy(res)

@@ -98,18 +98,20 @@ class Watcher:
                 stage = "websocket"
                 self.store.new_connection()
                 async for raw in self.source.open(csrf):
+                    await self._handle(raw)
                     if not live:
+                        # connected once the first (complete) view is in the cache, so
+                        # no reader sees "connected" next to the previous state
                         live = True
                         info = self.store.state.connection
                         self._set(
                             "connected",
                             attempts=0,
                             connections=info.connections + 1,
-                            frames=0,
+                            frames=1,
                         )
                         log.info("tilt.stream.connected", url=self.url)
                         self._last_error = None
-                    await self._handle(raw)
                 # the async for ended: Tilt closed cleanly; handled like any drop
                 raise StreamClosed(f"Tilt closed the connection to {self.url}", 1000)  # noqa: TRY301
             except TiltAuthError as exc:

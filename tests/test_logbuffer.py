@@ -188,3 +188,21 @@ def test_ansi_codes_are_stripped() -> None:
 def test_budget_must_be_sane() -> None:
     with pytest.raises(ValueError, match="at least 64 KiB"):
         LogBuffer(1000)
+
+
+def test_span_tables_stay_bounded_over_many_builds() -> None:
+    from bridge.logbuffer import MAX_SPANS
+
+    buf = LogBuffer()
+    for n in range(0, MAX_SPANS + 2000, 1000):
+        spans = {f"build:{i}": "api" for i in range(n, n + 1000)}
+        buf.apply(
+            LogList(
+                spans=spans,
+                segments=(seg(f"build:{n}", f"b{n}\n"),),
+                from_checkpoint=n // 1000,
+                to_checkpoint=n // 1000 + 1,
+            )
+        )
+    assert len(buf._span_info) <= MAX_SPANS + 1000
+    assert texts(buf, "api")[-1] == f"b{MAX_SPANS + 1000}"

@@ -144,3 +144,24 @@ def test_sigterm_during_start_up_is_not_ignored() -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert time.monotonic() - t0 < 3.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--deny-tools", "triger"], "unknown tool 'triger'; did you mean trigger?"),
+        (["--read-only", "--allow-tools", "trigger"], "a write tool, but --read-only"),
+    ],
+)
+def test_tool_filter_mistakes_exit_2_with_one_line(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", "--port", str(free_port()), *args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    err = proc.stderr.decode()
+    assert message in err
+    assert "Traceback" not in err

@@ -60,7 +60,9 @@ async def run_mcp(
     await tg.start(app.pump.run)
     try:
         if settings.transport == "stdio":
-            await app.mcp.run_stdio_async(show_banner=False, log_level=settings.log_level)
+            # fastmcp's own logger: quiet unless debugging (our logs say what matters)
+            level = "debug" if settings.log_level == "debug" else "warning"
+            await app.mcp.run_stdio_async(show_banner=False, log_level=level)
             return
         from bridge.mcp.http import serve_http
 

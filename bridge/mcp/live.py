@@ -81,7 +81,8 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
     ) -> WaitOut:
         """Block until the resources meet a condition, answered from Tilt's stream (no
         polling). Returns at once with the error and log lines if one fails, is disabled
-        or does not exist."""
+        or does not exist — including a resource already in error. To rebuild and wait,
+        call trigger(wait=true) instead of trigger then wait_for."""
         if condition not in waiting.CONDITIONS:
             raise ToolError(
                 f"condition must be one of {', '.join(waiting.CONDITIONS)}; got {condition!r}"
@@ -142,8 +143,8 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
         since_version, since_seq = _parse_cursor(cursor)
         note = None
         transitions = [t for t in store.transitions if t.version > since_version]
-        if store.transitions and store.transitions[0].version > since_version + 1 and since_version:
-            note = "some older transitions were dropped (the ring holds the newest 1000)"
+        if store.dropped_transitions_upto > since_version:
+            note = "some transitions since your cursor were dropped (the server keeps 1000)"
         lines = [x for x in store.logs.since_seq(since_seq) if x.level in ("WARN", "ERROR")]
         if len(lines) > MAX_CHANGE_LINES:
             note = (note + "; " if note else "") + (

@@ -44,11 +44,23 @@ async def apply_tool_filters(mcp: FastMCP, ctx: BridgeContext) -> None:
     the write tools from being registered at all)."""
     settings = ctx.settings
     names = {t.name for t in await mcp.list_tools()}
-    for wanted in (settings.allow_tools or frozenset()) | settings.deny_tools:
-        if wanted not in names:
-            matches = close_matches(wanted, names)
-            hint = f"; did you mean {', '.join(matches)}?" if matches else ""
-            raise ConfigError(f"--allow-tools/--deny-tools name an unknown tool {wanted!r}{hint}")
+    for wanted in sorted((settings.allow_tools or frozenset()) | settings.deny_tools):
+        if wanted in names:
+            continue
+        if wanted in control.WRITE_TOOLS and settings.read_only:
+            if settings.allow_tools is not None and wanted in settings.allow_tools:
+                raise ConfigError(
+                    f"--allow-tools names {wanted!r}, a write tool, but --read-only registers "
+                    "no write tool; drop one of the two"
+                )
+            continue  # denying a tool that --read-only already removed is harmless
+        matches = close_matches(wanted, names | control.WRITE_TOOLS)
+        hint = (
+            f"did you mean {', '.join(matches)}?"
+            if matches
+            else "tools: " + ", ".join(sorted(names | control.WRITE_TOOLS))
+        )
+        raise ConfigError(f"--allow-tools/--deny-tools name an unknown tool {wanted!r}; {hint}")
     remove: set[str] = set()
     if settings.allow_tools is not None:
         remove |= names - settings.allow_tools

@@ -70,6 +70,8 @@ log = structlog.get_logger("bridge.mcp.subscriptions")
 UPDATED: Final = "notifications/resources/updated"
 LIST_CHANGED: Final = "notifications/resources/list_changed"
 CLAUDE_CHANNEL: Final = "claude/channel"
+MAX_STALLS: Final = 3
+"""Batches in a row a client may leave unread before the hub forgets it."""
 """Claude Code's experimental push: a client that declares ``experimental["claude/channel"]``
 in ``initialize`` shows ``notifications/claude/channel`` ``{content, meta}`` to the model."""
 CLAUDE_CHANNEL_METHOD: Final = "notifications/claude/channel"
@@ -117,7 +119,7 @@ class SubscriptionHub:
         *,
         max_subscriptions_per_session: int = 1000,
         max_listeners: int = 1024,
-        send_timeout_s: float = 5.0,
+        send_timeout_s: float = 2.0,
     ) -> None:
         if max_subscriptions_per_session < 1:
             raise ValueError("max_subscriptions_per_session must be at least 1")
@@ -131,6 +133,7 @@ class SubscriptionHub:
         self._bus = InMemorySubscriptionBus()
         self._listen = ListenHandler(self._bus, max_subscriptions=max_listeners)
         self._installed_on: set[int] = set()
+        self._stalls: dict[Connection, int] = {}  # batches in a row a client did not read
         self._changed: anyio.Event | None = None  # made on first wait: needs a running loop
         self.on_subscribe: Callable[[frozenset[str]], None] | None = None
         """Called with the URIs a client just subscribed to (both eras), so the caller can
@@ -273,8 +276,10 @@ class SubscriptionHub:
     async def _deliver(
         self, plan: Mapping[Connection, list[tuple[str, Mapping[str, object] | None]]]
     ) -> int:
-        """Send each connection its notifications, in order; connections concurrently, so one
-        slow client delays nobody else beyond ``send_timeout_s``."""
+        """Send each connection its notifications, in order; connections concurrently. A client
+        that stops reading costs one ``send_timeout_s`` per batch (the rest of its batch is
+        skipped) and is dropped after ``MAX_STALLS`` stalled batches in a row, so it cannot
+        hold up the pump, and through it everyone else, for long."""
         sent = 0
 
         async def one(
@@ -297,14 +302,20 @@ class SubscriptionHub:
                         )
                         self._forget(connection)
                         return
-                if scope.cancelled_caught:  # a client that stopped reading; it keeps its subs
+                if scope.cancelled_caught:  # a client that stopped reading
+                    stalls = self._stalls.get(connection, 0) + 1
+                    self._stalls[connection] = stalls
                     log.warning(
                         "mcp.subscriptions.send_timed_out",
                         method=method,
                         timeout_s=self._send_timeout_s,
+                        stalls=stalls,
                         session_id=connection.session_id,
                     )
-                    continue
+                    if stalls >= MAX_STALLS:
+                        self._forget(connection)
+                    return
+                self._stalls.pop(connection, None)
                 sent += 1
 
         if len(plan) == 1:
@@ -339,6 +350,7 @@ class SubscriptionHub:
         return uris
 
     def _forget(self, connection: Connection) -> None:
+        self._stalls.pop(connection, None)
         uris = self._sessions.pop(connection, None)
         if uris is None:
             return

@@ -124,7 +124,9 @@ class TiltSource:
                     code,
                 ) from exc
             raise StreamClosed(f"connection to {shown} closed (code {code})", code) from exc
-        except (InvalidHandshake, InvalidURI) as exc:
+        except InvalidURI as exc:
+            raise TiltError(f"{shown} is not a valid websocket URL; check --host/--port") from exc
+        except InvalidHandshake as exc:
             raise TiltError(f"websocket handshake with {shown} failed: {exc}") from exc
         except TimeoutError as exc:
             raise TiltUnreachable(f"{shown} did not answer within {self.open_timeout_s}s") from exc
