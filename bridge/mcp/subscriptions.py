@@ -349,17 +349,20 @@ class SubscriptionHub:
         )
         return uris
 
+    def _drop_subscriber(self, uri: str, connection: Connection) -> None:
+        subscribers = self._subscribers.get(uri)
+        if subscribers is not None:
+            subscribers.discard(connection)
+            if not subscribers:
+                del self._subscribers[uri]
+
     def _forget(self, connection: Connection) -> None:
         self._stalls.pop(connection, None)
         uris = self._sessions.pop(connection, None)
         if uris is None:
             return
         for uri in uris:
-            subscribers = self._subscribers.get(uri)
-            if subscribers is not None:
-                subscribers.discard(connection)
-                if not subscribers:
-                    del self._subscribers[uri]
+            self._drop_subscriber(uri, connection)
         self._touch()
         log.debug(
             "mcp.subscriptions.session_closed",
@@ -417,11 +420,7 @@ class SubscriptionHub:
         uris = self._sessions.get(connection)
         if uris is not None and uri in uris:
             uris.discard(uri)
-            subscribers = self._subscribers.get(uri)
-            if subscribers is not None:
-                subscribers.discard(connection)
-                if not subscribers:
-                    del self._subscribers[uri]
+            self._drop_subscriber(uri, connection)
             self._touch()
         return EmptyResult()
 
