@@ -573,10 +573,3 @@ def _grep(
             recent.append(line)
     lines = sorted(kept.values(), key=_neg_seq, reverse=True)
     return LogResult(tuple(lines), more)
-
-
-def spans_by_resource(spans: Mapping[str, str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for span, resource in spans.items():
-        out.setdefault(resource, []).append(span)
-    return out

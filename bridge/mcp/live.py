@@ -117,7 +117,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
             waited_s=result.waited_s,
             results=items,
             still_waiting=list(result.pending) or None,
-            stale=views.stale_note(store.state.connection, bctx.clock()),
+            stale=views.stale_note(store.state.connection),
         )
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(ChangesOut))
@@ -138,7 +138,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                 transitions=[],
                 log=[],
                 note="baseline taken; call again with this cursor to see what changed",
-                stale=views.stale_note(store.state.connection, bctx.clock()),
+                stale=views.stale_note(store.state.connection),
             )
         since_version, since_seq = _parse_cursor(cursor)
         note = None
@@ -166,5 +166,5 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
             ],
             log=[views.render_line(x, with_resource=True, timestamps=True) for x in lines],
             note=note,
-            stale=views.stale_note(store.state.connection, bctx.clock()),
+            stale=views.stale_note(store.state.connection),
         )

@@ -22,8 +22,8 @@ def _block(lines: list[str]) -> str:
     return "```\n" + "\n".join(lines) + "\n```" if lines else "(no log lines held)"
 
 
-def _stale(state: State, now: float) -> str:
-    note = views.stale_note(state.connection, now)
+def _stale(state: State) -> str:
+    note = views.stale_note(state.connection)
     return f"\n\nNote: {note}" if note else ""
 
 
@@ -40,7 +40,7 @@ def tail_logs_text(state: State, logs: LogBuffer, now: float, resource: str, lin
         + _block(out.lines)
         + tail
         + "\n\nSummarise what the resource is doing and point out anything that looks wrong."
-        + _stale(state, now)
+        + _stale(state)
     )
 
 
@@ -74,7 +74,7 @@ def debug_text(state: State, logs: LogBuffer, now: float, resource: str) -> str:
             f"It is waiting ({detail.waiting_reason}) on: {', '.join(detail.waiting_on or [])}"
         )
     parts.append(_advice(detail))
-    return "\n\n".join(parts) + _stale(state, now)
+    return "\n\n".join(parts) + _stale(state)
 
 
 def _escape(text: str) -> str:
@@ -122,7 +122,7 @@ def triage_text(state: State, logs: LogBuffer, now: float, lines: int = 15) -> s
         body = "Nothing is failing."
         if pending:
             body += " Not ready yet: " + "; ".join(f"{p.name} ({p.why})" for p in pending)
-        return head + "\n\n" + body + _stale(state, now)
+        return head + "\n\n" + body + _stale(state)
     sections = []
     for p in failing:
         recent = views.logs(state, logs, now, resource=p.name, tail=lines)
@@ -132,7 +132,7 @@ def triage_text(state: State, logs: LogBuffer, now: float, lines: int = 15) -> s
         + f"\n\n{len(failing)} failing:\n\n"
         + "\n\n".join(sections)
         + "\n\nFor each, say the likely cause and the next step, most important first."
-        + _stale(state, now)
+        + _stale(state)
     )
 
 

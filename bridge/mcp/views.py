@@ -226,7 +226,7 @@ class LogsOut(Compact):
 # --------------------------------------------------------------------------- presenters
 
 
-def stale_note(conn: ConnectionInfo, now: float) -> str | None:
+def stale_note(conn: ConnectionInfo) -> str | None:
     """Why an answer may be stale. It names the moment the state began rather than an age,
     so the text stays the same while nothing changes (subscribers get no empty updates)."""
     if conn.connected:
@@ -279,7 +279,7 @@ def status(state: State, logs: LogBuffer, now: float) -> StatusOut:
     return StatusOut(
         tilt_version=state.session.version if state.session else None,
         connection=connection_out(state.connection),
-        stale=stale_note(state.connection, now),
+        stale=stale_note(state.connection),
         tiltfile=tiltfile,
         tiltfile_error=tiltfile_error,
         resources=len(resources),
@@ -320,7 +320,7 @@ def resource_rows(
             )
         )
     return ResourceList(
-        resources=rows, total=len(state.resources), stale=stale_note(state.connection, now)
+        resources=rows, total=len(state.resources), stale=stale_note(state.connection)
     )
 
 
@@ -406,7 +406,7 @@ def describe(
         pod=pod,
         compose_health=res.compose_health,
         buttons=[button_out(b) for b in state.buttons_for(res.name)],
-        stale=stale_note(state.connection, now),
+        stale=stale_note(state.connection),
     )
 
 
@@ -543,7 +543,7 @@ def logs(
         lines=lines,
         shown=len(lines),
         truncated="; ".join(notes) or None,
-        stale=stale_note(state.connection, now),
+        stale=stale_note(state.connection),
     )
 
 
