@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import gc
-import gzip
 import json
 import os
 import platform
@@ -17,9 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Final
+
+from bridge.testing import load_recording
 
 REPO: Final = Path(__file__).resolve().parent.parent
 PYTHON: Final = sys.executable
@@ -217,19 +217,7 @@ def machine_line() -> str:
 
 def recording(name: str) -> list[list[str]]:
     """A bundled recording as its connections, each a list of raw frame texts."""
-    path = resources.files("bridge") / "data" / "recordings" / f"{name}.jsonl.gz"
-    conns: list[list[str]] = []
-    with gzip.open(str(path), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if rec.get("marker") == "connected":
-                conns.append([])
-                continue
-            if "raw" in rec:
-                if not conns:
-                    conns.append([])
-                conns[-1].append(rec["raw"])
-    return conns
+    return [[f.raw for f in c.frames] for c in load_recording(name).connections]
 
 
 def big_complete_frame() -> str:

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any
 
 import pytest
+
+from bridge.testing import load_recording
 
 
 @dataclass
 class Conn:
-    """One websocket connection of a recording: its frames (raw text) and markers."""
+    """One websocket connection of a recording: its label and raw frame texts."""
 
     label: str
     frames: list[str] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)  # frames and markers in order
 
 
 def recording(name: str) -> list[Conn]:
-    path = resources.files("bridge") / "data" / "recordings" / f"{name}.jsonl.gz"
-    conns: list[Conn] = []
-    with gzip.open(str(path), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if rec.get("marker") == "connected":
-                conns.append(Conn(label=rec.get("label", "")))
-                continue
-            if not conns:
-                conns.append(Conn(label=""))
-            conns[-1].events.append(rec)
-            if "raw" in rec:
-                conns[-1].frames.append(rec["raw"])
-    return conns
+    """A bundled recording (read by :func:`bridge.testing.load_recording`)."""
+    return [
+        Conn(label=c.label, frames=[f.raw for f in c.frames])
+        for c in load_recording(name).connections
+    ]
 
 
 ALL = [
