@@ -252,13 +252,19 @@ def _decode_build(raw: object) -> BuildRecord:
     )
 
 
+def _identity(meta: JSONObject, field_name: str) -> tuple[str, bool]:
+    """An object's name (required) and whether it is a tombstone."""
+    name = _str(meta.get("name"))
+    if not name:
+        raise FrameError(f"a {field_name} entry has no metadata.name")
+    return name, bool(meta.get("deletionTimestamp"))
+
+
 def _decode_resource(raw: object) -> Resource:
     d = _obj(raw)
     meta = _obj(d.get("metadata"))
-    name = _str(meta.get("name"))
-    if not name:
-        raise FrameError("a uiResources entry has no metadata.name")
-    if meta.get("deletionTimestamp"):
+    name, deleted = _identity(meta, "uiResources")
+    if deleted:
         return Resource(name=name, deleted=True)
     st = _obj(d.get("status"))
     current = _obj(st.get("currentBuild"))
@@ -367,10 +373,8 @@ def _decode_input(raw: object) -> ButtonInput:
 def _decode_button(raw: object) -> Button:
     d = _obj(raw)
     meta = _obj(d.get("metadata"))
-    name = _str(meta.get("name"))
-    if not name:
-        raise FrameError("a uiButtons entry has no metadata.name")
-    if meta.get("deletionTimestamp"):
+    name, deleted = _identity(meta, "uiButtons")
+    if deleted:
         return Button(
             name=name,
             component_type="",
