@@ -7,7 +7,7 @@ from typing import Final
 
 from bench import synth
 from bench.common import MIB
-from bridge.state import ConnectionInfo
+from bridge.core.state import ConnectionInfo
 from bridge.store import Store
 from bridge.tilt.view import decode_view
 

@@ -44,7 +44,7 @@ from bench.common import (
 )
 from bench.fixtures import LINES, RESOURCES
 from bench.rpc import StdioPeer
-from bridge.logbuffer import DEFAULT_BUDGET, LINE_OVERHEAD, LogLine
+from bridge.core.logbuffer import DEFAULT_BUDGET, LINE_OVERHEAD, LogLine
 from bridge.store import Store
 from bridge.tilt.view import decode_view
 

@@ -2,7 +2,7 @@
 
 With 100 resources and 200 000 log lines held (:func:`bench.fixtures.held_store`):
 
-* server-side: the presenters in :mod:`bridge.mcp.views` called directly, and the
+* server-side: the presenters in :mod:`bridge.core.present` called directly, and the
   same plus the JSON serialisation the tool result needs (``model_dump_json``);
 * round trip over stdio to ``python -m bench.server`` (the bridge's own tools over
   the same synthetic store), with a no-op tool as the floor: once with raw JSON-RPC
@@ -38,12 +38,12 @@ from bench.common import (
 )
 from bench.fixtures import LINES, RESOURCES, held_store
 from bench.rpc import StdioPeer
-from bridge.logbuffer import LogBuffer
-from bridge.mcp import views
+from bridge.core import present
+from bridge.core.logbuffer import LogBuffer
+from bridge.core.state import State
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.server import build_server
 from bridge.settings import Settings
-from bridge.state import State
 from bridge.store import Store
 
 TARGET_MS: Final = 2.0
@@ -52,9 +52,9 @@ HELD: Final = f"{RESOURCES} res, {LINES // 1000}k lines"
 
 def presenters(state: State, logs: LogBuffer) -> dict[str, Callable[[], BaseModel]]:
     return {
-        "get_status": lambda: views.status(state, logs, time.time()),
-        "list_resources": lambda: views.resource_rows(state, logs, time.time()),
-        "get_logs(tail=100)": lambda: views.logs(state, logs, time.time(), tail=100),
+        "get_status": lambda: present.status(state, logs, time.time()),
+        "list_resources": lambda: present.resource_rows(state, logs, time.time()),
+        "get_logs(tail=100)": lambda: present.logs(state, logs, time.time(), tail=100),
     }
 
 

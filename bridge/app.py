@@ -3,15 +3,10 @@ MCP transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import json
-import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TextIO
@@ -20,8 +15,9 @@ import anyio
 import structlog
 
 from bridge import log as bridge_log
+from bridge.core import present
 from bridge.errors import BridgeError, FrameError, TiltError
-from bridge.mcp import views
+from bridge.lifecycle import Shutdown, release_memory
 from bridge.settings import Settings, TokenSource
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
@@ -50,58 +46,6 @@ async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
             token=TokenSource(env_value=tilt.token) if tilt.token else TokenSource(),
         )
         tg.cancel_scope.cancel()
-
-
-def _hard_exit() -> None:  # pragma: no cover - runs only when cleanup hangs
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-class Shutdown:
-    """What SIGTERM/SIGINT do. By default: cancel everything. A transport that can stop
-    gracefully (uvicorn: finish responses, run the lifespan shutdown) registers
-    :attr:`graceful` instead and returns by itself.
-
-    Either way a daemon timer ends the process if cleanup has not finished within
-    ``grace_s``: the stdio transport reads stdin in a worker thread that cancellation
-    cannot interrupt, and PID 1 in a container must stop."""
-
-    def __init__(self, scope: anyio.CancelScope, grace_s: float) -> None:
-        self.scope = scope
-        self.grace_s = grace_s
-        self.graceful: Callable[[], None] | None = None
-
-    def trigger(self) -> None:
-        timer = threading.Timer(self.grace_s, _hard_exit)
-        timer.daemon = True
-        timer.start()
-        if self.graceful is not None:
-            self.graceful()
-        else:
-            self.scope.cancel()
-
-    async def on_signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                log.info("bridge.stopping", signal=signal.Signals(signum).name)
-                self.trigger()
-                return
-
-
-def release_memory() -> None:
-    """After a big frame: collect its garbage and hand freed heap back to the OS.
-
-    glibc keeps freed memory in its arenas (one per thread; big frames are decoded in a
-    worker thread), so without ``malloc_trim`` the RSS stays at the peak. No-op on musl."""
-    gc.collect()
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    trim = getattr(libc, "malloc_trim", None)
-    if trim is not None:
-        trim(0)
 
 
 async def serve(settings: Settings) -> None:
@@ -192,8 +136,8 @@ async def fetch_once(settings: Settings, timeout_s: float = 10.0) -> Store:
 
 def format_table(store: Store, now: float) -> str:
     state = store.state
-    st = views.status(state, store.logs, now)
-    rows = views.resource_rows(state, store.logs, now).resources
+    st = present.status(state, store.logs, now)
+    rows = present.resource_rows(state, store.logs, now).resources
     lines = [
         f"Tilt {st.tilt_version or '?'}: {st.resources} resources, "
         + ", ".join(f"{n} {k}" for k, n in st.counts.items())

@@ -15,9 +15,9 @@ from typing import Final
 import anyio
 import structlog
 
+from bridge.core.logbuffer import LogLine, parse_time_us
+from bridge.core.state import State
 from bridge.errors import TiltConflict, ToolError, UnknownResource
-from bridge.logbuffer import LogLine, parse_time_us
-from bridge.state import State
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
 from bridge.tilt.view import TRIGGER_MODES, Button, ButtonInput, Resource

@@ -21,8 +21,8 @@ from dataclasses import replace
 
 import anyio
 
-from bridge.logbuffer import DEFAULT_BUDGET, LogBuffer
-from bridge.state import Change, ConnectionInfo, State, Transition, apply_view, set_connection
+from bridge.core.logbuffer import DEFAULT_BUDGET, LogBuffer
+from bridge.core.state import Change, ConnectionInfo, State, Transition, apply_view, set_connection
 from bridge.tilt.view import View
 
 CHANGE_RING = 2048

@@ -13,8 +13,8 @@ from typing import Final
 
 import anyio
 
+from bridge.core.logbuffer import parse_time_us
 from bridge.errors import ToolError, UnknownResource
-from bridge.logbuffer import parse_time_us
 from bridge.store import Store
 from bridge.tilt.view import Resource
 

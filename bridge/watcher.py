@@ -3,7 +3,7 @@
 It never dies. Each attempt is: fetch a fresh csrf (new per Tilt process) →
 open the websocket → apply frames. Whatever ends an attempt is logged once
 (repeats of the same failure go to debug), reflected in the store's connection
-state, and followed by a delay from :mod:`bridge.backoff`:
+state, and followed by a delay from :mod:`bridge.core.backoff`:
 
 * a connection that was live and dropped (Tilt restarting, 1006) → retry after
   ``after_live`` (fast), then back off;
@@ -27,9 +27,9 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from bridge.backoff import BackoffPolicy, delays
+from bridge.core.backoff import BackoffPolicy, delays
+from bridge.core.state import ConnectionInfo
 from bridge.errors import FrameError, TiltAuthError, TiltError
-from bridge.state import ConnectionInfo
 from bridge.store import Store
 from bridge.tilt.stream import StreamClosed, ViewSource
 from bridge.tilt.view import View, decode_view

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 
 import anyio
 
-from bridge.backoff import BackoffPolicy
+from bridge.core.backoff import BackoffPolicy
+from bridge.core.state import State
 from bridge.settings import Settings, TokenSource
-from bridge.state import State
 from bridge.store import Store
 from bridge.testing import FakeTilt
 from bridge.tilt.client import TiltHTTP

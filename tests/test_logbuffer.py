@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bridge.logbuffer import (
+from bridge.core.logbuffer import (
     LINE_OVERHEAD,
     LogBuffer,
     LogQuery,
@@ -191,7 +191,7 @@ def test_budget_must_be_sane() -> None:
 
 
 def test_span_tables_stay_bounded_over_many_builds() -> None:
-    from bridge.logbuffer import MAX_SPANS
+    from bridge.core.logbuffer import MAX_SPANS
 
     buf = LogBuffer()
     for n in range(0, MAX_SPANS + 2000, 1000):

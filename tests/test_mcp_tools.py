@@ -11,10 +11,10 @@ import pytest
 from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 
+from bridge.core.state import ConnectionInfo
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.server import apply_tool_filters, build_server
 from bridge.settings import Settings
-from bridge.state import ConnectionInfo
 from bridge.store import Store
 from bridge.tilt.view import decode_view
 
@@ -167,9 +167,9 @@ async def test_get_logs_since_duration_and_byte_cap() -> None:
         recent = await call(c, "get_logs", since="100s", tail=10000)
         everything = await call(c, "get_logs", tail=10000)
         assert 0 < recent["shown"] < everything["shown"]
-    from bridge.mcp import views
+    from bridge.core import present
 
-    capped = views.logs(store.state, store.logs, NOW, tail=10000, max_bytes=2000)
+    capped = present.logs(store.state, store.logs, NOW, tail=10000, max_bytes=2000)
     assert sum(len(x) + 1 for x in capped.lines) <= 2000
     assert capped.truncated is not None
     assert "dropped to stay under 2000 bytes" in capped.truncated

@@ -12,9 +12,9 @@ import pytest
 from fastmcp import Client
 from mcp.client.subscriptions import ResourceUpdated, listen
 
+from bridge.core.state import Change, ConnectionInfo, Transition
 from bridge.mcp.app import Assembled, assemble
 from bridge.mcp.notify import channel_events
-from bridge.state import Change, ConnectionInfo, Transition
 from bridge.testing import FakeTilt
 
 from .harness import Stack, stack

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.core.state import State, apply_view
 from bridge.errors import FrameError
-from bridge.state import State, apply_view
 from bridge.store import Store
 from bridge.tilt.view import decode_view
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bridge.logbuffer import parse_time_us
+from bridge.core.logbuffer import parse_time_us
 from bridge.tilt.view import BuildRecord, CurrentBuild, Resource
 from bridge.waiting import Baseline, evaluate
 

@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 from trio.testing import MockClock
 
-from bridge.backoff import BackoffPolicy, delays
+from bridge.core.backoff import BackoffPolicy, delays
 from bridge.errors import TiltAuthError, TiltUnreachable
 from bridge.store import Store
 from bridge.tilt.stream import StreamClosed

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
-if TYPE_CHECKING:
-    from bridge.app import Shutdown
-
+from bridge.lifecycle import Shutdown
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
 from bridge.mcp.server import apply_tool_filters, build_server

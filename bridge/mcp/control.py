@@ -12,11 +12,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from bridge.control import Controller, ToggleResult
+from bridge.core import conditions, logquery, present
+from bridge.core.present import Compact
 from bridge.errors import ToolError
-from bridge.mcp import views
 from bridge.mcp.context import BridgeContext, model_errors
 from bridge.mcp.tools import READ_ONLY, schema
-from bridge.mcp.views import Compact
 
 WRITE_TOOLS: Final = frozenset(
     {"trigger", "enable", "disable", "click_button", "set_trigger_mode", "set_tiltfile_args"}
@@ -43,7 +43,7 @@ class ToggleList(Compact):
 
 
 class ButtonList(Compact):
-    buttons: list[views.ButtonOut]
+    buttons: list[present.ButtonOut]
 
 
 class ClickOut(Compact):
@@ -94,10 +94,10 @@ def register_read(mcp: FastMCP, ctx: BridgeContext) -> None:
         global) with their inputs."""
         state = ctx.store.state
         if resource not in (None, "global"):
-            views.resolve(state, resource)
+            conditions.resolve(state, resource)
         out = []
         for btn in sorted(state.buttons.values(), key=lambda b: (b.component_id, b.name)):
-            shown = views.button_out(btn)
+            shown = present.button_out(btn)
             if resource is not None and shown.location != resource:
                 continue
             if not include_builtin and shown.kind != "custom":
@@ -129,7 +129,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         lines = None
         if result.outcome in ("error", "timeout"):
             lines = [
-                views.render_line(x, with_resource=False, timestamps=True)
+                logquery.render_line(x, with_resource=False, timestamps=True)
                 for x in control.build_lines(resource)
             ]
         return TriggerOut(

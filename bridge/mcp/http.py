@@ -8,7 +8,7 @@ import hmac
 import json
 import signal
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -16,12 +16,10 @@ import uvicorn
 from fastmcp import FastMCP
 from starlette.applications import Starlette
 
+from bridge.core.state import TILTFILE
+from bridge.lifecycle import Shutdown
 from bridge.settings import Settings, is_loopback
-from bridge.state import TILTFILE
 from bridge.store import Store
-
-if TYPE_CHECKING:
-    from bridge.app import Shutdown
 
 log = structlog.get_logger("bridge.http")
 

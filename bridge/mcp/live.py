@@ -8,12 +8,12 @@ from fastmcp import Context, FastMCP
 from pydantic import Field
 
 from bridge import waiting
+from bridge.core import conditions, logquery, present
+from bridge.core.logbuffer import format_time_us
+from bridge.core.present import Compact
 from bridge.errors import ToolError
-from bridge.logbuffer import format_time_us
-from bridge.mcp import views
 from bridge.mcp.context import BridgeContext, model_errors
 from bridge.mcp.tools import READ_ONLY, schema
-from bridge.mcp.views import Compact
 
 MAX_CHANGE_LINES = 200
 
@@ -98,7 +98,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
             lines = None
             if not o.ok:
                 lines = (
-                    views.logs(
+                    present.logs(
                         store.state,
                         store.logs,
                         bctx.clock(),
@@ -106,7 +106,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                         tail=15,
                         level="warn",
                     ).lines
-                    or views.logs(
+                    or present.logs(
                         store.state, store.logs, bctx.clock(), resource=o.resource, tail=10
                     ).lines
                 )
@@ -117,7 +117,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
             waited_s=result.waited_s,
             results=items,
             still_waiting=list(result.pending) or None,
-            stale=views.stale_note(store.state.connection),
+            stale=conditions.stale_note(store.state.connection),
         )
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(ChangesOut))
@@ -138,7 +138,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                 transitions=[],
                 log=[],
                 note="baseline taken; call again with this cursor to see what changed",
-                stale=views.stale_note(store.state.connection),
+                stale=conditions.stale_note(store.state.connection),
             )
         since_version, since_seq = _parse_cursor(cursor)
         note = None
@@ -160,11 +160,11 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                     kind=t.kind,
                     old=t.old,
                     new=t.new,
-                    error=views.one_line(t.error) if t.error else None,
+                    error=conditions.one_line(t.error) if t.error else None,
                 )
                 for t in transitions
             ],
-            log=[views.render_line(x, with_resource=True, timestamps=True) for x in lines],
+            log=[logquery.render_line(x, with_resource=True, timestamps=True) for x in lines],
             note=note,
-            stale=views.stale_note(store.state.connection),
+            stale=conditions.stale_note(store.state.connection),
         )

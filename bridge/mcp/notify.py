@@ -30,6 +30,7 @@ from anyio.abc import TaskStatus
 from fastmcp import FastMCP
 from fastmcp.resources import FunctionResource
 
+from bridge.core.state import TILTFILE, Change, ConnectionInfo
 from bridge.errors import BridgeError
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.resources import (
@@ -41,7 +42,6 @@ from bridge.mcp.resources import (
     resource_uri,
 )
 from bridge.mcp.subscriptions import SubscriptionHub
-from bridge.state import TILTFILE, Change, ConnectionInfo
 
 log = structlog.get_logger("bridge.notify")
 

@@ -9,11 +9,11 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import PromptError
 from pydantic import Field
 
+from bridge.core import conditions, present
+from bridge.core.logbuffer import LogBuffer, strip_ansi
+from bridge.core.state import TILTFILE, State
 from bridge.errors import BridgeError
-from bridge.logbuffer import LogBuffer, strip_ansi
-from bridge.mcp import views
 from bridge.mcp.context import BridgeContext
-from bridge.state import TILTFILE, State
 
 AROUND = 10  # log lines either side of an error
 
@@ -23,13 +23,13 @@ def _block(lines: list[str]) -> str:
 
 
 def _stale(state: State) -> str:
-    note = views.stale_note(state.connection)
+    note = conditions.stale_note(state.connection)
     return f"\n\nNote: {note}" if note else ""
 
 
 def tail_logs_text(state: State, logs: LogBuffer, now: float, resource: str, lines: int) -> str:
-    out = views.logs(state, logs, now, resource=resource, tail=lines)
-    detail = views.describe(state, logs, resource, now)
+    out = present.logs(state, logs, now, resource=resource, tail=lines)
+    detail = present.describe(state, logs, resource, now)
     head = f"Here are the last {out.shown} log lines of Tilt resource `{resource}` "
     head += f"(state: {detail.state}"
     head += f"; {detail.why})" if detail.why else ")"
@@ -45,7 +45,7 @@ def tail_logs_text(state: State, logs: LogBuffer, now: float, resource: str, lin
 
 
 def debug_text(state: State, logs: LogBuffer, now: float, resource: str) -> str:
-    detail = views.describe(state, logs, resource, now)
+    detail = present.describe(state, logs, resource, now)
     parts = [
         f"Help me debug the Tilt resource `{resource}`.",
         f"State: {detail.state} (update: {detail.update_status}, runtime: {detail.runtime_status})"
@@ -54,9 +54,9 @@ def debug_text(state: State, logs: LogBuffer, now: float, resource: str) -> str:
     last = detail.builds[0] if detail.builds else None
     if last is not None and last.error:
         parts.append(f"Last build failed after {last.duration_s}s: {last.error}")
-    err = views.last_error_line(logs, resource)
+    err = conditions.last_error_line(logs, resource)
     if err is not None:
-        around = views.logs(
+        around = present.logs(
             state,
             logs,
             now,
@@ -67,7 +67,7 @@ def debug_text(state: State, logs: LogBuffer, now: float, resource: str) -> str:
         )
         parts.append(f"Log lines around the last error:\n\n{_block(around.lines)}")
     else:
-        recent = views.logs(state, logs, now, resource=resource, tail=30)
+        recent = present.logs(state, logs, now, resource=resource, tail=30)
         parts.append(f"No ERROR lines are held; the newest log lines:\n\n{_block(recent.lines)}")
     if detail.waiting_reason:
         parts.append(
@@ -81,7 +81,7 @@ def _escape(text: str) -> str:
     return re.escape(strip_ansi(text))
 
 
-def _advice(detail: views.ResourceDetail) -> str:
+def _advice(detail: present.ResourceDetail) -> str:
     tips = ["What to try:"]
     if detail.disabled:
         tips.append("- The resource is disabled: `enable` it first.")
@@ -103,12 +103,12 @@ def _advice(detail: views.ResourceDetail) -> str:
 
 
 def triage_text(state: State, logs: LogBuffer, now: float, lines: int = 15) -> str:
-    st = views.status(state, logs, now)
+    st = present.status(state, logs, now)
     failing = [p for p in st.problems if p.state == "error"]
     if st.tiltfile == "error":
         failing.insert(
             0,
-            views.ProblemOut(
+            present.ProblemOut(
                 name=TILTFILE, state="error", why=st.tiltfile_error or "Tiltfile error"
             ),
         )
@@ -125,7 +125,7 @@ def triage_text(state: State, logs: LogBuffer, now: float, lines: int = 15) -> s
         return head + "\n\n" + body + _stale(state)
     sections = []
     for p in failing:
-        recent = views.logs(state, logs, now, resource=p.name, tail=lines)
+        recent = present.logs(state, logs, now, resource=p.name, tail=lines)
         sections.append(f"### {p.name}\n{p.why}\n\n{_block(recent.lines)}")
     return (
         head

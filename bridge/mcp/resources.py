@@ -23,8 +23,8 @@ from mcp_types import (
 )
 from pydantic import BaseModel
 
+from bridge.core import present
 from bridge.errors import BridgeError
-from bridge.mcp import views
 from bridge.mcp.context import BridgeContext
 
 STATUS_URI: Final = "tilt://status"
@@ -52,18 +52,18 @@ def read_uri(ctx: BridgeContext, uri: str) -> str:
     store = ctx.store
     now = ctx.clock()
     if uri == STATUS_URI:
-        return _json(views.status(store.state, store.logs, now))
+        return _json(present.status(store.state, store.logs, now))
     if uri == RESOURCES_URI:
-        return _json(views.resource_rows(store.state, store.logs, now))
+        return _json(present.resource_rows(store.state, store.logs, now))
     prefix = "tilt://resources/"
     if uri.startswith(prefix):
         rest = uri[len(prefix) :]
         if rest.endswith("/logs"):
             name = rest[: -len("/logs")]
             return _json(
-                views.logs(store.state, store.logs, now, resource=name, tail=RESOURCE_LOG_LINES)
+                present.logs(store.state, store.logs, now, resource=name, tail=RESOURCE_LOG_LINES)
             )
-        return _json(views.describe(store.state, store.logs, rest, now))
+        return _json(present.describe(store.state, store.logs, rest, now))
     raise ResourceError(f"unknown resource URI {uri!r}")
 
 

@@ -8,13 +8,13 @@ from fastmcp import FastMCP
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from bridge.mcp import views
+from bridge.core import conditions, present
 from bridge.mcp.context import BridgeContext, model_errors
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-def schema(model: type[views.Compact]) -> dict[str, Any]:
+def schema(model: type[present.Compact]) -> dict[str, Any]:
     """The answer's schema, declared explicitly: tools return the model dumped without
     ``null`` fields (see ``model_errors``), so optional fields are simply absent."""
     return model.model_json_schema(mode="validation")
@@ -23,40 +23,40 @@ def schema(model: type[views.Compact]) -> dict[str, Any]:
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     store = ctx.store
 
-    @mcp.tool(annotations=READ_ONLY, output_schema=schema(views.StatusOut))
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.StatusOut))
     @model_errors
-    async def get_status() -> views.StatusOut:
+    async def get_status() -> present.StatusOut:
         """Tilt at a glance: version, connection, Tiltfile state, resource counts by state,
         and every failing or pending resource with its error in one line. Start here."""
-        return views.status(store.state, store.logs, ctx.clock())
+        return present.status(store.state, store.logs, ctx.clock())
 
-    @mcp.tool(annotations=READ_ONLY, output_schema=schema(views.ResourceList))
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceList))
     @model_errors
     async def list_resources(
         label: Annotated[str | None, Field(description="only resources with this label")] = None,
         status: Annotated[
             str | None,
-            Field(description="only this state: " + ", ".join(views.STATES)),
+            Field(description="only this state: " + ", ".join(conditions.STATES)),
         ] = None,
-    ) -> views.ResourceList:
+    ) -> present.ResourceList:
         """One compact row per resource: name, state, update/runtime status, labels, and
         why it is not ok. Filter by label or state."""
-        return views.resource_rows(
+        return present.resource_rows(
             store.state, store.logs, ctx.clock(), label=label, status_filter=status
         )
 
-    @mcp.tool(annotations=READ_ONLY, output_schema=schema(views.ResourceDetail))
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceDetail))
     @model_errors
     async def describe_resource(
         name: Annotated[str, Field(description="resource name, e.g. 'web'")],
         builds: Annotated[int, Field(ge=1, le=50, description="how many past builds")] = 5,
-    ) -> views.ResourceDetail:
+    ) -> present.ResourceDetail:
         """Everything about one resource: conditions, update/runtime status, current build,
         recent builds with errors and durations, what it waits on, trigger mode, disable
         state, endpoints, pid/pod, and its buttons."""
-        return views.describe(store.state, store.logs, name, ctx.clock(), builds=builds)
+        return present.describe(store.state, store.logs, name, ctx.clock(), builds=builds)
 
-    @mcp.tool(annotations=READ_ONLY, output_schema=schema(views.LogsOut))
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.LogsOut))
     @model_errors
     async def get_logs(
         resource: Annotated[
@@ -83,10 +83,10 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
             int, Field(ge=0, le=50, description="lines of context around each grep match")
         ] = 0,
         timestamps: Annotated[bool, Field(description="prefix lines with HH:MM:SS.mmm")] = True,
-    ) -> views.LogsOut:
+    ) -> present.LogsOut:
         """Log lines from the bridge's buffer (ANSI codes stripped). grep filters before the
         tail. Output is capped; when cut, `truncated` says how to get the rest."""
-        return views.logs(
+        return present.logs(
             store.state,
             store.logs,
             ctx.clock(),

@@ -9,7 +9,7 @@ caller passes ``now``). Rules (tilt-protocol.md §3):
 * a tombstone (``metadata.deletionTimestamp``) deletes;
 * a changed ``tiltStartTime`` means Tilt restarted: everything is reset.
 
-Logs live in :mod:`bridge.logbuffer` and are applied by :mod:`bridge.store`.
+Logs live in :mod:`bridge.core.logbuffer` and are applied by :mod:`bridge.store`.
 """
 
 from __future__ import annotations

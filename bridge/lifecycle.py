@@ -1,0 +1,70 @@
+"""How the bridge stops (:class:`Shutdown`) and gives memory back (:func:`release_memory`).
+
+Imported by the app and by the transports, which sit below it: it imports nothing of ours."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+import anyio
+import structlog
+
+log = structlog.get_logger("bridge.app")
+
+
+def _hard_exit() -> None:  # pragma: no cover - runs only when cleanup hangs
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+class Shutdown:
+    """What SIGTERM/SIGINT do. By default: cancel everything. A transport that can stop
+    gracefully (uvicorn: finish responses, run the lifespan shutdown) registers
+    :attr:`graceful` instead and returns by itself.
+
+    Either way a daemon timer ends the process if cleanup has not finished within
+    ``grace_s``: the stdio transport reads stdin in a worker thread that cancellation
+    cannot interrupt, and PID 1 in a container must stop."""
+
+    def __init__(self, scope: anyio.CancelScope, grace_s: float) -> None:
+        self.scope = scope
+        self.grace_s = grace_s
+        self.graceful: Callable[[], None] | None = None
+
+    def trigger(self) -> None:
+        timer = threading.Timer(self.grace_s, _hard_exit)
+        timer.daemon = True
+        timer.start()
+        if self.graceful is not None:
+            self.graceful()
+        else:
+            self.scope.cancel()
+
+    async def on_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("bridge.stopping", signal=signal.Signals(signum).name)
+                self.trigger()
+                return
+
+
+def release_memory() -> None:
+    """After a big frame: collect its garbage and hand freed heap back to the OS.
+
+    glibc keeps freed memory in its arenas (one per thread; big frames are decoded in a
+    worker thread), so without ``malloc_trim`` the RSS stays at the peak. No-op on musl."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
