@@ -8,7 +8,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import TextIO
 
 import anyio
@@ -18,7 +17,7 @@ from bridge import log as bridge_log
 from bridge.core import present
 from bridge.errors import BridgeError, FrameError, TiltError
 from bridge.lifecycle import Shutdown, release_memory
-from bridge.settings import Settings, TokenSource
+from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
 from bridge.tilt.stream import TiltSource
@@ -30,22 +29,15 @@ log = structlog.get_logger("bridge.app")
 
 @asynccontextmanager
 async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
-    """With ``--demo``, start the built-in fake Tilt and point the settings at it."""
+    """The Tilt to talk to: the configured one, or with ``--demo`` the built-in fake Tilt
+    (imported only then: the demo pulls in an HTTP server)."""
     if not settings.demo:
         yield settings
         return
-    from bridge.testing import FakeTilt, run_demo_activity
+    from bridge.demo import demo_tilt
 
-    async with FakeTilt() as tilt, anyio.create_task_group() as tg:
-        tg.start_soon(run_demo_activity, tilt)
-        log.info("demo.started", url=tilt.base_url)
-        yield replace(
-            settings,
-            host="127.0.0.1",
-            port=tilt.port,
-            token=TokenSource(env_value=tilt.token) if tilt.token else TokenSource(),
-        )
-        tg.cancel_scope.cancel()
+    async with demo_tilt(settings) as live:
+        yield live
 
 
 async def serve(settings: Settings) -> None:
