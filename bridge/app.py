@@ -16,13 +16,13 @@ import structlog
 from bridge import log as bridge_log
 from bridge.core import present
 from bridge.errors import BridgeError, FrameError, TiltError
+from bridge.instance import open_instance
 from bridge.lifecycle import Shutdown, release_memory
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
 from bridge.tilt.stream import TiltSource
 from bridge.tilt.view import decode_view
-from bridge.watcher import Watcher
 
 log = structlog.get_logger("bridge.app")
 
@@ -46,21 +46,14 @@ async def serve(settings: Settings) -> None:
     async with anyio.create_task_group() as tg:
         shutdown = Shutdown(tg.cancel_scope, grace_s=1.0 if settings.transport == "stdio" else 4.0)
         tg.start_soon(shutdown.on_signals)
-        async with tilt_endpoint(settings) as live:
-            store = Store(log_budget_bytes=live.log_budget_bytes)
-            http = TiltHTTP(live.tilt_base_url, live.token)
-            try:
-                source = TiltSource(http, live.tilt_ws_url, max_frame_bytes=live.max_frame_bytes)
-                watcher = Watcher(
-                    store, source, url=live.tilt_ws_url, after_big_frame=release_memory
-                )
-                async with anyio.create_task_group() as inner:
-                    await inner.start(watcher.run)
-                    await run_mcp(live, store, http, inner, shutdown)
-                    inner.cancel_scope.cancel()
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    await http.aclose()
+        async with (
+            tilt_endpoint(settings) as live,
+            open_instance(live, after_big_frame=release_memory) as tilt,
+            anyio.create_task_group() as inner,
+        ):
+            await inner.start(tilt.watcher.run)
+            await run_mcp(live, tilt.store, tilt.http, inner, shutdown)
+            inner.cancel_scope.cancel()
         tg.cancel_scope.cancel()
 
 
