@@ -14,7 +14,7 @@ from mcp.client.subscriptions import ResourceUpdated, listen
 
 from bridge.core.state import Change, ConnectionInfo, Transition
 from bridge.mcp.app import Assembled, assemble
-from bridge.mcp.notify import channel_events
+from bridge.mcp.channel import channel_events
 from bridge.testing import FakeTilt
 
 from .harness import Stack, stack

@@ -1,24 +1,25 @@
-"""Resource subscriptions through real MCP clients: in-memory fastmcp clients in both protocol
-eras, fastmcp's HTTP client and a raw JSON-RPC client over a real uvicorn (stateful Streamable
-HTTP). Nothing of fastmcp/mcp is mocked; waits are on events, under deadlines."""
+"""Resource subscriptions: the registry (plain data) and delivery (deadlines, stalls) as units
+on a fake clock, then the hub through real MCP clients: in-memory fastmcp clients in both
+protocol eras, fastmcp's HTTP client and a raw JSON-RPC client over a real uvicorn (stateful
+Streamable HTTP). Nothing of fastmcp/mcp is mocked; waits are on events, under deadlines."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 import anyio
 import pytest
 from fastmcp import Client, FastMCP
 from mcp.client.subscriptions import ResourcesListChanged, ResourceUpdated, listen
 from mcp.shared.exceptions import MCPError
+from trio.testing import MockClock
 
-from bridge.mcp.subscriptions import (
-    SeamBroken,
-    SubscriptionHub,
-    SubscriptionStats,
-    advertised_subscribe,
-    check_seams,
-)
+from bridge.mcp import channel
+from bridge.mcp.delivery import Delivery
+from bridge.mcp.registry import LimitReached, Registry, SubscriptionStats
+from bridge.mcp.subscriptions import SubscriptionHub, advertised_subscribe
 
 from .mcpkit import DEADLINE_S, Inbox, RawHttpClient, http, serve_http, subscribe, unsubscribe
 
@@ -57,22 +58,158 @@ def idle(stats: SubscriptionStats) -> bool:
     return stats == SubscriptionStats(sessions=0, subscriptions=0, listeners=0)
 
 
-# -- seams and capability -------------------------------------------------------------------
+# -- the registry: plain data ----------------------------------------------------------------
 
 
-def test_seams_hold_on_the_installed_fastmcp_and_mcp() -> None:
-    """If this fails after an upgrade, bridge/mcp/subscriptions.py needs updating."""
-    mcp, _ = make_server()
-    check_seams()
-    check_seams(mcp)
+def test_registry_indexes_subscribers_by_exact_uri_and_forgets_a_closed_session() -> None:
+    changes: list[SubscriptionStats] = []
+    reg: Registry[str] = Registry()
+    reg.on_change = lambda: changes.append(reg.stats())
+    assert reg.open("s1")
+    assert not reg.open("s1")  # once
+    reg.open("s2")
+    assert reg.subscribe("s1", A)
+    assert not reg.subscribe("s1", A)  # twice is once
+    reg.subscribe("s1", WEB_LOGS)
+    reg.subscribe("s2", A)
+    assert sorted(reg.subscribers(A)) == ["s1", "s2"]
+    assert reg.subscribers("tilt://r/{name}") == []
+    assert reg.subscribed_uris() == {A, WEB_LOGS}
+    assert reg.stats() == SubscriptionStats(sessions=2, subscriptions=3, listeners=0)
+
+    assert reg.unsubscribe("s2", A)
+    assert not reg.unsubscribe("s2", A)
+    assert reg.subscribers(A) == ["s1"]
+    assert reg.close("s1")
+    assert not reg.close("s1")
+    assert reg.subscribed_uris() == frozenset()
+    assert reg.subscribers(A) == []
+    assert reg.sessions() == ["s2"]
+    # every real change was announced, no-ops were not
+    assert [c.subscriptions for c in changes] == [0, 0, 1, 2, 3, 2, 0]
 
 
-def test_check_seams_names_the_broken_seam() -> None:
-    class NotFastMCP:
-        pass
+def test_registry_limits_uris_per_session_and_per_listen_stream() -> None:
+    reg: Registry[str] = Registry(max_per_session=2)
+    reg.open("s")
+    reg.subscribe("s", "tilt://x/1")
+    reg.subscribe("s", "tilt://x/2")
+    with pytest.raises(LimitReached, match=r"'tilt://x/3'.*2 resource subscriptions, the limit"):
+        reg.subscribe("s", "tilt://x/3")
+    assert not reg.subscribe("s", "tilt://x/2")  # already held: fine
+    with pytest.raises(LimitReached, match="names 3 resources; the limit per stream is 2"):
+        reg.add_listener(frozenset({"a", "b", "c"}), list_changed=False)
+    with pytest.raises(ValueError, match="at least 1"):
+        Registry(max_per_session=0)
 
-    with pytest.raises(SeamBroken, match=r"FastMCP\._mcp_server"):
-        check_seams(NotFastMCP())  # type: ignore[arg-type]
+
+def test_registry_counts_listen_streams_per_uri_until_removed() -> None:
+    reg: Registry[str] = Registry()
+    one = reg.add_listener(frozenset({A}), list_changed=True)
+    two = reg.add_listener(frozenset({A, B}), list_changed=False)
+    assert (reg.listening(A), reg.listening(B), reg.listening(WEB_LOGS)) == (2, 1, 0)
+    assert reg.listening_for_list_changed() == 1
+    assert reg.stats() == SubscriptionStats(sessions=0, subscriptions=3, listeners=2)
+    reg.remove_listener(one)
+    reg.remove_listener(one)  # harmless
+    assert reg.listening_for_list_changed() == 0
+    reg.remove_listener(two)
+    assert reg.subscribed_uris() == frozenset()
+
+
+# -- delivery: deadlines and stalls, on trio's MockClock (exact virtual time) -----------------
+
+
+@dataclass(eq=False)
+class FakePeer:
+    """A client's standalone channel that we control: reads, stops reading, or breaks."""
+
+    session_id: str
+    stuck: bool = False
+    broken: bool = False
+    got: list[tuple[str, Mapping[str, object] | None]] = field(default_factory=list)
+    after_send: Callable[[], None] = lambda: None
+
+    @property
+    def outbound(self) -> FakePeer:
+        return self
+
+    async def notify(self, method: str, params: Mapping[str, object] | None) -> None:
+        if self.broken:
+            raise anyio.BrokenResourceError
+        if self.stuck:
+            await anyio.Event().wait()  # a client whose stream is full: never returns
+        self.got.append((method, params))
+        self.after_send()
+
+
+class TestDelivery:
+    @pytest.fixture
+    def anyio_backend(self) -> tuple[str, dict[str, object]]:
+        return ("trio", {"clock": MockClock(autojump_threshold=0)})
+
+    @staticmethod
+    def delivery(*peers: FakePeer) -> tuple[Delivery[FakePeer], set[FakePeer], list[FakePeer]]:
+        open_, dropped = set(peers), []
+
+        def drop(peer: FakePeer) -> None:
+            dropped.append(peer)
+            open_.discard(peer)
+
+        return Delivery(timeout_s=2.0, is_open=open_.__contains__, drop=drop), open_, dropped
+
+    async def test_a_client_that_stops_reading_costs_one_timeout_per_batch_and_goes_after_3(
+        self,
+    ) -> None:
+        slow, fast = FakePeer("slow", stuck=True), FakePeer("fast")
+        delivery, _, dropped = self.delivery(slow, fast)
+        batch = [("n/a", {"uri": A}), ("n/b", {"uri": B})]
+        for stalls in (1, 2, 3):
+            start = anyio.current_time()
+            assert await delivery.send({slow: batch, fast: batch}) == 2
+            assert anyio.current_time() - start == 2.0  # one timeout, not one per item
+            assert delivery.stalls(slow) == (stalls if stalls < 3 else 0)
+            assert dropped == ([slow] if stalls == 3 else [])
+        start = anyio.current_time()
+        assert await delivery.send({slow: batch, fast: batch}) == 2
+        assert anyio.current_time() == start  # the dropped client costs nothing any more
+        assert dropped == [slow]
+        assert len(fast.got) == 8
+
+    async def test_a_batch_read_in_time_resets_the_stall_count(self) -> None:
+        peer = FakePeer("flaky", stuck=True)
+        delivery, _, dropped = self.delivery(peer)
+        for _ in range(2):
+            await delivery.send({peer: [("n/x", None)]})
+        peer.stuck = False
+        assert await delivery.send({peer: [("n/x", None)]}) == 1
+        assert delivery.stalls(peer) == 0
+        peer.stuck = True
+        for _ in range(2):
+            await delivery.send({peer: [("n/x", None)]})
+        assert dropped == []
+
+    async def test_a_broken_client_is_dropped_at_once_and_the_rest_of_its_batch_skipped(
+        self,
+    ) -> None:
+        broken, ok = FakePeer("broken", broken=True), FakePeer("ok")
+        delivery, open_, dropped = self.delivery(broken, ok)
+        plan = {broken: [("n/a", None), ("n/b", None)], ok: [("n/a", None)]}
+        assert await delivery.send(plan) == 1
+        assert dropped == [broken]
+        assert open_ == {ok}
+        assert ok.got == [("n/a", None)]
+
+    async def test_a_client_that_closes_mid_batch_gets_nothing_more(self) -> None:
+        peer = FakePeer("closing")
+        delivery, open_, dropped = self.delivery(peer)
+        peer.after_send = open_.clear  # its connection closed while the batch was going out
+        assert await delivery.send({peer: [("n/a", None), ("n/b", None)]}) == 1
+        assert peer.got == [("n/a", None)]
+        assert dropped == []
+
+
+# -- capability -------------------------------------------------------------------------
 
 
 def test_fastmcp_alone_does_not_advertise_subscribe_and_the_hub_does_in_both_eras() -> None:
@@ -214,7 +351,8 @@ async def test_channel_push_reaches_clients_that_declare_nothing_as_claude_code_
     ):
         with anyio.fail_after(DEADLINE_S):
             await server.wait_get_streams(1)
-            assert await hub.notify_channel("web is red", {"resource": "web"}) == 1
+            event = channel.ChannelEvent("web is red", {"resource": "web"})
+            assert await channel.push(hub, event) == 1
             assert await hub.notify_list_changed() == 1  # sentinel on the same stream
             seen = await claude.read_until("notifications/resources/list_changed")
     assert [m["method"] for m in seen] == [

@@ -11,10 +11,11 @@ behind) it:
 * rate-limits log URIs (``tilt://resources/{name}/logs``) to one update per
   ``log_interval_s``, flushing the last one late rather than dropping it;
 * optionally emits concise Claude Code channel events (build failed/recovered,
-  runtime crashed/ready, Tiltfile error, Tilt disconnected/reconnected).
+  runtime crashed/ready, Tiltfile error, Tilt disconnected/reconnected; which ones and
+  their shape: :mod:`bridge.mcp.channel`).
 
-Delivery mechanics (who subscribed, both protocol eras) live in
-:mod:`bridge.mcp.subscriptions`; this module only decides *what* to send.
+Who subscribed and delivery (both protocol eras) live in :mod:`bridge.mcp.subscriptions`;
+this module only decides *what* to send.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import structlog
@@ -30,8 +31,9 @@ from anyio.abc import TaskStatus
 from fastmcp import FastMCP
 from fastmcp.resources import FunctionResource
 
-from bridge.core.state import TILTFILE, Change, ConnectionInfo
+from bridge.core.state import Change
 from bridge.errors import BridgeError
+from bridge.mcp import channel
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.resources import (
     JSON,
@@ -53,54 +55,6 @@ class PumpStats:
     list_changed: int = 0
     channel_events: int = 0
     skipped_unchanged: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelEvent:
-    content: str
-    meta: dict[str, str] = field(default_factory=dict)
-
-
-def channel_events(
-    change: Change, conn_before: ConnectionInfo, conn_after: ConnectionInfo
-) -> list[ChannelEvent]:
-    """Concise events worth interrupting an agent for. Pure."""
-    out: list[ChannelEvent] = []
-    for t in change.transitions:
-        if t.kind == "update" and t.new == "error":
-            what = (
-                "Tiltfile failed to load"
-                if t.resource == TILTFILE
-                else f"{t.resource}: build failed"
-            )
-            detail = f": {t.error.splitlines()[0][:200]}" if t.error else ""
-            out.append(
-                ChannelEvent(what + detail, {"resource": t.resource, "event": "build_failed"})
-            )
-        elif t.kind == "update" and t.old == "error" and t.new == "ok":
-            what = (
-                "Tiltfile loaded again"
-                if t.resource == TILTFILE
-                else f"{t.resource}: build recovered"
-            )
-            out.append(ChannelEvent(what, {"resource": t.resource, "event": "build_recovered"}))
-        elif t.kind == "runtime" and t.new == "error":
-            out.append(
-                ChannelEvent(
-                    f"{t.resource}: runtime crashed", {"resource": t.resource, "event": "crashed"}
-                )
-            )
-        elif t.kind == "runtime" and t.new == "ok" and t.old in ("error", "pending"):
-            out.append(
-                ChannelEvent(f"{t.resource}: ready", {"resource": t.resource, "event": "ready"})
-            )
-    if conn_before.state != conn_after.state:
-        if conn_after.state in ("disconnected", "auth_failed") and conn_before.state == "connected":
-            why = f": {conn_after.last_error}" if conn_after.last_error else ""
-            out.append(ChannelEvent(f"Tilt disconnected{why}", {"event": "tilt_disconnected"}))
-        elif conn_after.state == "connected" and conn_before.connections > 0:
-            out.append(ChannelEvent("Tilt reconnected", {"event": "tilt_reconnected"}))
-    return out
 
 
 class Pump:
@@ -224,10 +178,8 @@ class Pump:
         if to_send:
             self.stats.updated += await self.hub.notify_updated(to_send)
         if self.channel:
-            for event in channel_events(change, self._conn, conn_after):
-                self.stats.channel_events += await self.hub.notify_channel(
-                    event.content, event.meta
-                )
+            for event in channel.channel_events(change, self._conn, conn_after):
+                self.stats.channel_events += await channel.push(self.hub, event)
         self._conn = conn_after
 
     def _affected(self, change: Change, subscribed: Iterable[str]) -> Iterable[str]:

@@ -6,9 +6,8 @@ from fastmcp import FastMCP
 
 from bridge import __version__
 from bridge.errors import ConfigError, close_matches
-from bridge.mcp import control, live, prompts, resources, tools
+from bridge.mcp import channel, control, live, prompts, resources, tools
 from bridge.mcp.context import BridgeContext
-from bridge.mcp.subscriptions import channel_capability
 
 INSTRUCTIONS = """\
 This server is a live view of a running Tilt (tilt.dev) dev environment: its resources
@@ -27,7 +26,7 @@ def build_server(ctx: BridgeContext) -> FastMCP:
         version=__version__,
         mask_error_details=True,
         # Claude Code's channel contract: the server declares the capability.
-        experimental_capabilities=channel_capability() if ctx.settings.channel_push else None,
+        experimental_capabilities=channel.capability() if ctx.settings.channel_push else None,
     )
     tools.register(mcp, ctx)
     live.register(mcp, ctx)
