@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import anyio
 import structlog
 
 from bridge.settings import Settings, TokenSource
-from bridge.testing import FakeTilt, run_demo_activity
+from bridge.testing import FakeTilt
+from bridge.testing.model import Obj, delta, is_disabled, micro_time, runtime_span, segment
 
 log = structlog.get_logger("bridge.demo")
 
@@ -29,3 +31,46 @@ async def demo_tilt(settings: Settings) -> AsyncIterator[Settings]:
             token=TokenSource(env_value=tilt.token) if tilt.token else TokenSource(),
         )
         tg.cancel_scope.cancel()
+
+
+async def run_demo_activity(tilt: FakeTilt, *, speed: float = 1.0) -> None:
+    """Feed ``tilt`` realistic live activity forever (cancel to stop).
+
+    Like the demo Tiltfile running: ``ticker`` logs a tick every second, ``web``
+    answers its readiness probe every 2 s, ``never-ready`` complains every 5 s,
+    ``ok`` rebuilds every 20 s and ``fail`` fails every 45 s. Resources that are
+    missing or disabled stay quiet. ``speed`` > 1 runs faster.
+
+    A fake left at zero delays gets Tilt's recorded pace: ~30 ms between the frames
+    of a reaction and builds that run ~250 ms (scaled by ``speed``), so triggers and
+    button clicks from the bridge show their intermediate states.
+    """
+    if tilt.frame_delay_s == 0 and tilt.build_time_s == 0:
+        tilt.frame_delay_s = 0.03 / speed
+        tilt.build_time_s = 0.25 / speed
+    tick = 0
+    while True:
+        await anyio.sleep(1.0 / speed)
+        tick += 1
+        now = datetime.now(UTC)
+        lines = [("ticker", f"tick {tick} {now:%H:%M:%S}\n")]
+        if tick % 2 == 0:
+            lines.append(
+                ("web", f'127.0.0.1 - - [{now:%d/%b/%Y %H:%M:%S}] "GET / HTTP/1.1" 200 -\n')
+            )
+        if tick % 5 == 0:
+            lines.append(("never-ready", "still not ready\n"))
+        segments: list[Obj] = []
+        spans: dict[str, str] = {}
+        for resource, text in lines:
+            res = tilt.model.resources.get(resource)
+            span = runtime_span(tilt.model, resource)
+            if res is not None and span is not None and not is_disabled(res):
+                segments.append(segment(span, micro_time(now), text))
+                spans[span] = resource
+        if segments:
+            await tilt.send(delta(segments=segments, spans=spans))
+        for name, every in (("ok", 20), ("fail", 45)):
+            res = tilt.model.resources.get(name)
+            if tick % every == 0 and res is not None and not is_disabled(res):
+                tilt.trigger(name, reason=f"1 File Changed: [{name}.txt]")

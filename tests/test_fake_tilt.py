@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
+from bridge.demo import run_demo_activity
 from bridge.testing import (
     DEFAULT_INITIAL,
     FakeTilt,
@@ -25,7 +26,6 @@ from bridge.testing import (
     load_api_view,
     load_recording,
     recording_names,
-    run_demo_activity,
 )
 
 pytestmark = pytest.mark.anyio
