@@ -42,6 +42,7 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "mcp_types": ("bridge.mcp",),
     "uvicorn": ("bridge.mcp.http", "bridge.testing"),
     "starlette": ("bridge.mcp.http", "bridge.testing"),
+    "h11": ("bridge.testing",),
 }
 
 
