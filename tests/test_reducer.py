@@ -1,18 +1,27 @@
-"""The pure core against real Tilt traffic: decoding, the reducer, and log checkpoints."""
+"""The pure core against real Tilt traffic: decoding, the reducer, and log checkpoints.
+
+The reducer's properties (at the end) take their oracle from Tilt itself: the next
+complete view of the same Tilt, and ``GET /api/view``."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 from collections import Counter
+from collections.abc import Iterable
+from typing import Final
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from bridge.core.logbuffer import LogBuffer
 from bridge.core.state import State, apply_view
 from bridge.errors import FrameError
 from bridge.store import Store
-from bridge.tilt.view import decode_view
+from bridge.testing import load_api_view, load_recording
+from bridge.tilt.view import Button, Resource, View, decode_view, decode_view_object
 
 from .conftest import ALL, recording
 
@@ -215,25 +224,192 @@ def test_wrongly_typed_fields_fall_back_to_zero_values() -> None:
     )
 
 
-# --------------------------------------------------------------------------- property
+# --------------------------------------------------------------------------- properties
+#
+# Recordings 01 to 09 were made back to back against one Tilt process (one tiltStartTime;
+# each connection opened milliseconds after the previous one closed) until 09 restarts
+# Tilt. So every connection's complete view is, according to Tilt itself, what the
+# previous connection's complete view plus its deltas must add up to.
+
+SAME_PROCESS: Final = (
+    ("01-startup", 0),
+    ("02-trigger-manual", 0),
+    ("03-failing-build", 0),
+    ("04-disable-enable", 0),
+    ("05-uibutton-click", 0),
+    ("06-tiltfile-edit", 0),
+    ("07-reconnect", 0),
+    ("07-reconnect", 1),
+    ("08-log-truncation", 0),
+    ("08-log-truncation", 1),
+    ("09-tilt-restart", 0),
+)
+RESTARTED: Final = ("09-tilt-restart", 1)  # a new Tilt process: no delta leads there
+BACK_TO_BACK_S: Final = 0.1
+
+Line = tuple[str, str, int, str, str, bool]
 
 
-def _pool() -> tuple[list[str], str]:
-    frames = [f for c in recording("06-tiltfile-edit") for f in c.frames]
-    complete = recording("06-tiltfile-edit")[-1].frames[0]
-    return frames, complete
+@functools.cache
+def views_of(name: str, index: int) -> tuple[View, ...]:
+    return tuple(decode_view(f.raw) for f in load_recording(name).connections[index].frames)
 
 
-FRAMES, COMPLETE = _pool()
+def run(views: Iterable[View]) -> tuple[State, LogBuffer]:
+    """Frames through the pure core: the reducer for the state, the log buffer for logs."""
+    state, logs = State(), LogBuffer()
+    for view in views:
+        state, _ = apply_view(state, view)
+        if view.log_list is not None:
+            logs.apply(view.log_list)
+    return state, logs
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(FRAMES), max_size=12))
-def test_a_complete_view_after_any_deltas_equals_that_view(deltas: list[str]) -> None:
-    state = State()
-    for raw in deltas:
-        state, _ = apply_view(state, decode_view(raw))
-    state, _ = apply_view(state, decode_view(COMPLETE))
-    oracle, _ = apply_view(State(), decode_view(COMPLETE))
-    assert dict(state.resources) == dict(oracle.resources)
-    assert dict(state.buttons) == dict(oracle.buttons)
+def differences(ours: State, oracle: State) -> list[str]:
+    """What differs between two snapshots, by name. Compared: tiltStartTime, every decoded
+    resource and button, the session. Not compared: ``version``, ``loaded`` and
+    ``connection``, our own bookkeeping, which differ by construction."""
+    out = [] if ours.tilt_start_time == oracle.tilt_start_time else ["tiltStartTime"]
+    for kind, a, b in (
+        ("resource", ours.resources, oracle.resources),
+        ("button", ours.buttons, oracle.buttons),
+    ):
+        out += [f"{kind} {n}" for n in sorted(a.keys() | b.keys()) if a.get(n) != b.get(n)]
+    return out if ours.session == oracle.session else [*out, "session"]
+
+
+def held(logs: LogBuffer) -> list[Line]:
+    """Every held line, oldest first, as Tilt sent it (our own sequence numbers left out)."""
+    lines = list(logs.newest_first())
+    lines.reverse()
+    return [(x.resource, x.span_id, x.time_us, x.level, x.text, x.anchor) for x in lines]
+
+
+def is_subsequence(short: list[Line], long: list[Line]) -> bool:
+    rest = iter(long)
+    return all(line in rest for line in short)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    list(itertools.pairwise(SAME_PROCESS)),
+    ids=[f"{a[0]}.{a[1]}-to-{b[0]}.{b[1]}" for a, b in itertools.pairwise(SAME_PROCESS)],
+)
+def test_a_complete_view_plus_its_connections_deltas_equals_the_next_complete_view(
+    before: tuple[str, int], after: tuple[str, int]
+) -> None:
+    """Resources, buttons and session are equal exactly; log lines too, except the lines
+    Tilt truncated from its store (next view's ``fromCheckpoint`` > 0), which we keep as
+    history: Tilt's lines must then be ours, in order, and the rest lines Tilt no longer
+    has, each once, at most ``fromCheckpoint`` of them."""
+    closed = load_recording(before[0]).connections[before[1]].markers[-1]
+    opened = load_recording(after[0]).connections[after[1]].markers[0]
+    assert (closed.kind, opened.kind) == ("client-closing", "connected")
+    gap = float(str(opened.data["ts"])) - float(str(closed.data["ts"]))
+    assert 0 <= gap < BACK_TO_BACK_S  # nothing happened in Tilt between the two
+    views = views_of(*before)
+    ours, our_logs = run(views)
+    start, start_logs = run(views[:1])
+    oracle, tilt_logs = run(views_of(*after)[:1])
+    assert differences(start, oracle) or held(start_logs) != held(tilt_logs)  # not vacuous
+    assert differences(ours, oracle) == []
+    next_logs = views_of(*after)[0].log_list
+    assert next_logs is not None
+    if next_logs.from_checkpoint == 0:
+        assert held(our_logs) == held(tilt_logs)
+    else:
+        assert is_subsequence(held(tilt_logs), held(our_logs))
+        theirs = Counter(held(tilt_logs))
+        history = Counter(held(our_logs)) - theirs
+        assert not [line for line in history if line in theirs]  # no line twice
+        assert history.total() <= next_logs.from_checkpoint
+
+
+def test_the_recordings_are_one_tilt_process_until_09_restarts_it() -> None:
+    """The premise of the property above: 09's second complete view comes from a new Tilt
+    (new tiltStartTime, uids and resourceVersions), so no delta leads there; what a
+    restart does is tested above (``test_tilt_restart_resets_state_...``)."""
+    every = [(n, i) for n in ALL for i in range(len(load_recording(n).connections))]
+    assert every == [*SAME_PROCESS, RESTARTED]
+    starts = {views_of(*key)[0].tilt_start_time for key in SAME_PROCESS}
+    assert len(starts) == 1
+    assert views_of(*RESTARTED)[0].tilt_start_time not in starts
+
+
+def test_get_api_view_equals_the_end_of_startup() -> None:
+    """``GET /api/view`` was taken when 01-startup ended (Tilt's log store ends at the same
+    checkpoint, and no other frame ends there), so startup's complete view plus its deltas
+    must equal it: state and log lines."""
+    views = views_of("01-startup", 0)
+    api = decode_view_object(load_api_view())
+    assert api.is_complete
+    assert api.log_list is not None
+    ends = [v.log_list.to_checkpoint for v in views if v.log_list and v.log_list.segments]
+    assert ends[-1] == api.log_list.to_checkpoint
+    assert ends.count(api.log_list.to_checkpoint) == 1
+    ours, our_logs = run(views)
+    oracle, tilt_logs = run([api])
+    assert differences(ours, oracle) == []
+    assert held(our_logs) == held(tilt_logs)
+
+
+@functools.cache
+def object_deltas() -> tuple[View, ...]:
+    """Every recorded delta of the one Tilt process that names resources, buttons or the
+    session (most deltas carry logs only)."""
+    return tuple(
+        v
+        for key in SAME_PROCESS
+        for v in views_of(*key)[1:]
+        if v.resources or v.buttons or v.session is not None
+    )
+
+
+def tombstones(name: str) -> tuple[Resource, Button]:
+    """A resource tombstone and a button tombstone named ``name``, as Tilt sends them."""
+    gone = {"metadata": {"name": name, "deletionTimestamp": "2026-11-26T21:00:00Z"}}
+    view = decode_view_object({"uiResources": [gone], "uiButtons": [gone]})
+    assert view.resources
+    assert view.buttons
+    return view.resources[0], view.buttons[0]
+
+
+def inverse(state: State, delta: View) -> View:
+    """The delta that undoes ``delta`` on ``state``: every object it names as ``state``
+    holds it, or a tombstone where ``state`` has none."""
+    resources = None
+    if delta.resources is not None:
+        resources = tuple(
+            state.resources.get(r.name) or tombstones(r.name)[0] for r in delta.resources
+        )
+    buttons = None
+    if delta.buttons is not None:
+        buttons = tuple(state.buttons.get(b.name) or tombstones(b.name)[1] for b in delta.buttons)
+    session = None if delta.session is None else state.session
+    return View(False, state.tilt_start_time, resources, buttons, session)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_applying_a_delta_then_its_inverse_changes_nothing(data: st.DataObject) -> None:
+    """On any recorded state, any recorded delta takes effect (each object it names is as
+    it says, and the change names exactly the resources whose value moved), and its
+    inverse brings every resource, button and the session back."""
+    views = views_of(*data.draw(st.sampled_from(SAME_PROCESS), label="connection"))
+    state, _ = run(views[: data.draw(st.integers(1, len(views)), label="frames applied")])
+    delta = data.draw(st.sampled_from(object_deltas()), label="delta")
+    assume(delta.session is None or state.session is not None)  # no delta removes a session
+    after, change = apply_view(state, delta)
+    for res in delta.resources or ():
+        assert after.resources.get(res.name) == (None if res.deleted else res)
+    for btn in delta.buttons or ():
+        assert after.buttons.get(btn.name) == (None if btn.deleted else btn)
+    if delta.session is not None:
+        assert after.session == delta.session
+    assert change.resources == {
+        r.name
+        for r in delta.resources or ()
+        if state.resources.get(r.name) != (None if r.deleted else r)
+    }
+    back, _ = apply_view(after, inverse(state, delta))
+    assert differences(back, state) == []
