@@ -105,6 +105,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "comma-separated). Loopback origins are always allowed",
     )
     m.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[h for h in env.get("BRIDGE_ALLOWED_HOSTS", "").split(",") if h],
+        help="extra Host header value accepted on HTTP (repeatable; env BRIDGE_ALLOWED_HOSTS, "
+        "comma-separated). Loopback names and the bind address are always accepted",
+    )
+    m.add_argument(
         "--read-only",
         action="store_true",
         default=env_flag(env, "BRIDGE_READ_ONLY"),
@@ -175,6 +182,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Se
         http_port=args.http_port,
         http_token=Secret(http_token) if http_token else None,
         allowed_origins=tuple(args.allowed_origin),
+        allowed_hosts=tuple(args.allowed_host),
         read_only=args.read_only,
         allow_tools=_csv(args.allow_tools),
         deny_tools=_csv(args.deny_tools) or frozenset(),

@@ -81,6 +81,7 @@ class Settings:
     http_port: int = 8765
     http_token: Secret | None = None
     allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # extra Host values on HTTP (DNS rebinding guard)
     read_only: bool = False
     allow_tools: frozenset[str] | None = None
     deny_tools: frozenset[str] = frozenset()
