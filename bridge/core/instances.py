@@ -52,7 +52,7 @@ MAX_QUOTE: Final = 100
 _CONTEXT_RE: Final = re.compile(r"tilt-(?:default|[1-9][0-9]{0,4})")
 _TOP_KEY_RE: Final = re.compile(r"^([A-Za-z0-9_-]+)\s*:(.*)$")
 _NAME_RE: Final = re.compile(r"""^(\s*)(-\s+)?name\s*:\s*(.*?)\s*$""")
-_ITEM_RE: Final = re.compile(r"^(\s*)-(\s|$)")
+_ITEM_RE: Final = re.compile(r"^(\s*)-(\s+)\S")
 
 
 # --------------------------------------------------------------------------- config
@@ -136,7 +136,8 @@ def _context_names(lines: Sequence[str]) -> tuple[list[str], str | None, bool]:
     if inline:
         return [], "its 'contexts' is not a block list", complete
     names: list[str] = []
-    item_indent: int | None = None
+    item_indent: int | None = None  # the column of the items' dash
+    key_indent = 0  # the column of an item's keys: `- ` or `-   ` past the dash
     for line in lines[start + 1 :]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -145,12 +146,13 @@ def _context_names(lines: Sequence[str]) -> tuple[list[str], str | None, bool]:
         item = _ITEM_RE.match(line)
         if item and item_indent is None:
             item_indent = len(item.group(1))
+            key_indent = item_indent + 1 + len(item.group(2))
         m = _NAME_RE.match(line)
         if m is None or item_indent is None:
             continue
         indent, dash = len(m.group(1)), m.group(2)
-        # the item's own `name`: `- name: x` at the dash, or `name: x` two past it
-        if (dash and indent == item_indent) or (not dash and indent == item_indent + 2):
+        # the item's own `name`: `- name: x` at the dash, or `name: x` under its keys
+        if (dash and indent == item_indent) or (not dash and indent == key_indent):
             value = _unquote(_strip_comment(m.group(3)).strip())
             if value:
                 names.append(value)
@@ -158,8 +160,9 @@ def _context_names(lines: Sequence[str]) -> tuple[list[str], str | None, bool]:
 
 
 def _strip_comment(value: str) -> str:
-    if value.startswith(("'", '"')):
-        return value
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        return value if end < 0 else value[: end + 1]
     cut = value.find(" #")
     return value if cut < 0 else value[:cut]
 
