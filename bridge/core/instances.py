@@ -99,7 +99,10 @@ def parse_config(data: bytes | str) -> TiltConfig:
         text = data
     if not text.strip():
         return TiltConfig(problem="the file is empty", truncated=True)
-    names, problem, complete = _context_names(text.splitlines())
+    lines = text.splitlines()
+    if not text.endswith("\n"):
+        lines.pop()  # cut short mid-line: `tilt-100` may read `tilt-10`
+    names, problem, complete = _context_names(lines)
     if problem is not None:
         return TiltConfig(problem=problem, truncated=not text.endswith("\n"))
     ports = sorted({p for p in map(port_of_context, names) if p is not None})
