@@ -52,7 +52,9 @@ def write_in_place(path: Path, text: str) -> None:
         f.write(text)
 
 
-async def until(registry: Instances, condition: Callable[[], bool], what: str) -> None:
+async def until(
+    registry: Instances, condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE
+) -> None:
     """Wait for ``condition`` under a deadline, waking on any change of the registry or
     of one of its stores (a connection, a frame)."""
 
@@ -60,7 +62,7 @@ async def until(registry: Instances, condition: Callable[[], bool], what: str) -
         await wait(v)
         tg.cancel_scope.cancel()
 
-    with anyio.fail_after(DEADLINE):
+    with anyio.fail_after(deadline_s):
         while not condition():
             async with anyio.create_task_group() as tg:
                 tg.start_soon(wake, tg, registry.wait_changed, registry.version)
