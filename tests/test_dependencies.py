@@ -156,9 +156,9 @@ def test_the_lock_pins_what_builds_and_installs_the_project() -> None:
 
 
 @pytest.mark.parametrize("name", SDK)
-def test_sdk_pins_admit_only_the_minor_release_tested(name: str) -> None:
-    """fastmcp/mcp change provisional API in minor releases: the range stops at the next
-    minor (widen it with bash .ci/upgrade-deps NAME=X.Y), and the lock sits inside it."""
+def test_sdk_pins_stop_above_the_locked_minor(name: str) -> None:
+    """fastmcp/mcp change provisional API in minor releases: the range ends just above the
+    minor the lock pins and CI tests (widen it with bash .ci/upgrade-deps NAME=X.Y)."""
     spec = declared()[name].specifier
     upper = [s for s in spec if s.operator == "<"]
     assert len(upper) == 1, f"{name}: {spec} needs one upper bound '<X.Y'"
