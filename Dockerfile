@@ -17,7 +17,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /src
+# Every version comes from constraints.txt (the lock, shared with CI; bash .ci/upgrade-deps
+# moves it): first the pinned pip and setuptools (our build backend), so neither the
+# installer nor the build floats with the base image's release.
 RUN python3 -m venv /opt/bridge
+COPY constraints.txt ./
+RUN /opt/bridge/bin/pip install --quiet --no-compile --only-binary=:all: -c constraints.txt \
+        pip setuptools
 COPY pyproject.toml README.md ./
 COPY bridge ./bridge
 
@@ -30,10 +36,12 @@ RUN if command -v apk >/dev/null; then apk add --no-cache binutils; \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 
-# Our own wheel first (pure Python, built with setuptools from a wheel), then it and every
-# dependency from wheels only: no compiler is needed or present, on musl or glibc.
-RUN /opt/bridge/bin/pip wheel --no-deps --only-binary=:all: --wheel-dir /tmp/wheels . \
- && /opt/bridge/bin/pip install --no-compile --only-binary=:all: /tmp/wheels/*.whl
+# Our own wheel first (pure Python, built by the pinned setuptools, no isolated build env),
+# then it and its runtime dependencies at the lock's versions (the lock's [dev] pins are not
+# asked for, so not installed), from wheels only: no compiler is needed or present.
+RUN /opt/bridge/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+ && /opt/bridge/bin/pip install --no-compile --only-binary=:all: -c constraints.txt \
+        /tmp/wheels/*.whl
 
 # Distributions that fastmcp/mcp declare for features the bridge never uses: fastmcp's own
 # CLI (cyclopts, rich-rst, docstring-parser, pyperclip), OAuth and OpenAPI providers (authlib,

@@ -17,8 +17,8 @@
 # 6. runs tests/image/mcp_driver.py: docker run -i against the fake Tilt on the host network,
 #    MCP handshake, every tool/resource/prompt, stdout purity, SIGTERM stop < 2 s, HTTP mode
 #    with its health check, --demo, status, the entrypoint's refusals, the image's contents;
-# 7. unless --skip-wheels: every dependency from musllinux wheels for CPython 3.13, and the
-#    /opt/bridge layer size estimated from them (tests/image/wheel_layer.py);
+# 7. unless --skip-wheels: every dependency at its constraints.txt pin from musllinux wheels
+#    for CPython 3.13, and the /opt/bridge layer size estimated from them (wheel_layer.py);
 # 8. stops the dockerd it started (by pid) and removes its scratch folder.
 #
 # Needs root. PYTHON (default .venv/bin/python, else python3) must have the project installed.

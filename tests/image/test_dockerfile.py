@@ -78,6 +78,7 @@ def test_dockerignore_sends_only_what_the_build_copies() -> None:
 
     needed = [
         "pyproject.toml",
+        "constraints.txt",
         "README.md",
         "entrypoint.sh",
         "bridge/cli.py",
@@ -93,6 +94,18 @@ def test_dockerignore_sends_only_what_the_build_copies() -> None:
     ]
     assert [p for p in needed if not sent(p)] == []
     assert [p for p in private if sent(p)] == []
+
+
+def test_every_pip_install_takes_the_lock() -> None:
+    """The image installs the versions CI tested: each `pip install` is constrained by
+    constraints.txt, copied before the first one, and the build uses the pinned setuptools."""
+    build = DOCKERFILE.split("-- final stage")[0]
+    runs = " ".join(instructions("RUN"))
+    installs = re.findall(r"pip install [^&;]*", runs)
+    assert len(installs) >= 2
+    assert [i for i in installs if "-c constraints.txt" not in i] == []
+    assert build.index("COPY constraints.txt") < build.index("pip install")
+    assert re.search(r"pip wheel [^&;]*--no-build-isolation", runs)
 
 
 def test_entrypoint_is_executable_posix_sh() -> None:

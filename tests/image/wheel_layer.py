@@ -8,9 +8,10 @@ computed from the real musllinux wheels::
         --platform musllinux_1_1_x86_64 --python-version 3.13
 
 Steps: build our wheel; ``pip download --only-binary=:all:`` it with all its dependencies for
-the platform (fails if any has no wheel); install them into a scratch folder; remove what the
-Dockerfile removes (the ``PRUNE`` list read from the Dockerfile, tests, stubs, bytecode);
-``strip --strip-unneeded`` the extension modules; add up the file sizes.
+the platform, at the versions constraints.txt pins (fails if any has no wheel); install them
+into a scratch folder; remove what the Dockerfile removes (the ``PRUNE`` list read from the
+Dockerfile, tests, stubs, bytecode); ``strip --strip-unneeded`` the extension modules; add up
+the file sizes.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def main() -> int:
         ours, wheels, site = Path(tmp, "ours"), Path(tmp, "wheels"), Path(tmp, "site")
         run_pip([*pip, "wheel", "--no-deps", "-w", str(ours), str(REPO)], env)
         wheel = next(ours.glob("*.whl"))
-        run_pip([*pip, "download", *target, "-d", str(wheels), str(wheel)], env)
+        lock = ["-c", str(REPO / "constraints.txt")]  # the versions the Dockerfile installs
+        run_pip([*pip, "download", *target, *lock, "-d", str(wheels), str(wheel)], env)
         found = sorted(p.name for p in wheels.glob("*.whl"))
         binary = [n for n in found if not n.endswith("-none-any.whl")]
         print(f"wheels: {len(found)} for {', '.join(opts.platform)} (cp{opts.python_version})")
