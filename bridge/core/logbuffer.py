@@ -300,7 +300,7 @@ class LogBuffer:
         self._open: dict[str, _Open] = {}  # span -> line still waiting for its newline
         self._unflushed: list[_Open] = []  # open lines with parts not yet joined
         self._progress: dict[tuple[str, str], LogLine] = {}
-        self._process_start = 0  # seq of the first line of the current Tilt process
+        self._process_starts: deque[int] = deque(maxlen=64)  # first seq of each new process
         self._last_to: int | None = None
         self._last_key: tuple[str, str, str] | None = None
         self._last_time_us = 0
@@ -317,7 +317,7 @@ class LogBuffer:
         self._spans = {}
         self._span_info = {}
         self._open = {}
-        self._process_start = self._next_seq + 1
+        self._process_starts.append(self._next_seq + 1)
         self._progress = {}
         self._last_to = None
         self._last_key = None
@@ -607,7 +607,11 @@ class LogBuffer:
 
     def process_start(self) -> int:
         """Sequence number of the first line of the current Tilt process (0 = the first)."""
-        return self._process_start
+        return self._process_starts[-1] if self._process_starts else 0
+
+    def process_starts(self) -> tuple[int, ...]:
+        """First sequence number of each Tilt process after the first (the 64 newest)."""
+        return tuple(self._process_starts)
 
     def _runs(self, resources: Collection[str] | None) -> list[deque[LogLine]]:
         if resources is None:
