@@ -104,7 +104,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         cache_logger_on_first_use=False,
     )
     # Libraries that use stdlib logging go to the same stream in the same format, at
-    # warning and above unless debug was asked for.
+    # warning and above even at debug: websockets' debug records quote the csrf in the
+    # request line, fastmcp's quote every tool argument.
     handler = logging.StreamHandler(out)
     handler.addFilter(ShortValues())
     handler.setFormatter(
@@ -121,7 +122,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     for old in root.handlers[:]:
         root.removeHandler(old)
     root.addHandler(handler)
-    quiet = LEVELS[level] if level == "debug" else max(LEVELS[level], logging.WARNING)
+    quiet = max(LEVELS[level], logging.WARNING)
     root.setLevel(quiet)
     # fastmcp installs Rich handlers on its logger at import (propagate=False): drop them
     # now, and keep a later import from installing them again.
