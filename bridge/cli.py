@@ -6,6 +6,7 @@ Every option has an environment variable; Tilt's own names where Tilt has one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -38,10 +39,19 @@ def _env_num(
     if not raw:
         return default
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
         what = "an integer" if kind is int else "a number"
-        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+        raise ConfigError(f"{name}={raw[:60]!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw[:60]!r} is not a finite number")
+    return value
+
+
+def _mib(option: str, value: float) -> int:
+    if not math.isfinite(value) or not 0 <= value <= 1024 * 1024:
+        raise ConfigError(f"{option} must be a number of MiB between 0 and 1048576, got {value}")
+    return int(value * 1024 * 1024)
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -189,9 +199,9 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Se
         log_level=args.log_level,
         log_format=args.log_format,
         demo=args.demo,
-        log_budget_bytes=int(args.log_budget_mb * 1024 * 1024),
-        max_frame_bytes=int(args.max_frame_mb * 1024 * 1024),
-        log_notify_interval_s=max(0.0, args.log_notify_interval),
+        log_budget_bytes=_mib("--log-budget-mb", args.log_budget_mb),
+        max_frame_bytes=_mib("--max-frame-mb", args.max_frame_mb),
+        log_notify_interval_s=args.log_notify_interval,
         channel_push=args.channel_push,
     )
     return args.command, settings.validate()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from bridge.errors import ConfigError
 
@@ -116,6 +118,36 @@ class Settings:
             )
         if self.log_budget_bytes < 64 * 1024:
             raise ConfigError("--log-budget-mb must be at least 0.0625 (64 KiB)")
+        if self.max_frame_bytes < 1024 * 1024:
+            raise ConfigError(
+                f"--max-frame-mb/BRIDGE_MAX_FRAME_MB must be at least 1 (Tilt's first frame "
+                f"alone can be 4 MB), got {self.max_frame_bytes / 1024 / 1024:g}"
+            )
+        if not (math.isfinite(self.log_notify_interval_s) and self.log_notify_interval_s >= 0):
+            raise ConfigError(
+                "--log-notify-interval/BRIDGE_LOG_NOTIFY_INTERVAL must be a number of seconds "
+                f">= 0, got {self.log_notify_interval_s}"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"--log-level/BRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                f"got {_short(self.log_level)}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"--log-format/BRIDGE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                f"got {_short(self.log_format)}"
+            )
+        both = (self.allow_tools or frozenset()) & self.deny_tools
+        if both:
+            raise ConfigError(
+                f"--allow-tools and --deny-tools both name {', '.join(sorted(both))}; "
+                "name each tool in one of the two"
+            )
+        if self.allow_tools is not None and not self.allow_tools:
+            raise ConfigError(
+                "--allow-tools/BRIDGE_ALLOW_TOOLS names no tool: none would be served"
+            )
         return self
 
 
@@ -128,8 +160,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+TRUE: Final = ("1", "true", "yes", "on")
+FALSE: Final = ("", "0", "false", "no", "off")
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS: Final = ("auto", "console", "json")
+
+
+def _short(value: str) -> str:
+    return repr(value) if len(value) <= 60 else repr(value[:60]) + f"… ({len(value)} chars)"
+
+
 def env_flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    """A boolean environment variable; anything but the usual spellings is an error."""
+    raw = env.get(name, "").strip().lower()
+    if raw in TRUE:
+        return True
+    if raw in FALSE:
+        return False
+    raise ConfigError(
+        f"{name}={_short(env[name])} is not a boolean; use 1/0, true/false, yes/no or on/off"
+    )
 
 
 def environ() -> Mapping[str, str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import sys
+import tracemalloc
 
 import pytest
 
 from bridge.core.logbuffer import (
     LINE_OVERHEAD,
+    MAX_LINE_CHARS,
     LogBuffer,
     LogQuery,
     parse_time_us,
@@ -122,10 +126,10 @@ def test_eviction_is_fair_between_two_noisy_resources() -> None:
     assert buf.stats().bytes <= 64 * 1024
 
 
-def test_cost_estimate_is_text_plus_overhead() -> None:
+def test_cost_estimate_is_the_text_object_plus_overhead() -> None:
     buf = LogBuffer()
     buf.apply(frame([seg("build:1", "abc\n")], 0))
-    assert buf.stats().bytes == 3 + LINE_OVERHEAD
+    assert buf.stats().bytes == sys.getsizeof("abc") + LINE_OVERHEAD
 
 
 def test_grep_before_tail_with_context() -> None:
@@ -155,7 +159,7 @@ def test_level_source_and_since_filters() -> None:
         )
     )
     q = buf.query(LogQuery(sources={"runtime"}))
-    assert [x.text for x in q.lines] == ["r", "w"]
+    assert [x.text for x in q.lines] == ["r", "w", "u"]
     q = buf.query(LogQuery(levels={"WARN", "ERROR"}))
     assert [x.text for x in q.lines] == ["w"]
     q = buf.query(LogQuery(since_us=parse_time_us("2026-11-27T10:00:03.000000Z")))
@@ -166,16 +170,18 @@ def test_level_source_and_since_filters() -> None:
     ("span", "source"),
     [
         ("build:7", "build"),
-        ("cmd:web:update", "build"),
-        ("tiltfile:(Tiltfile):1", "build"),
+        ("cmdimage:web-image", "build"),
+        ("cmd:web:update", "runtime"),
+        ("tiltfile:(Tiltfile):1", "runtime"),
         ("localserve:3", "runtime"),
         ("pod:web:web-1", "runtime"),
         ("dc:db", "runtime"),
-        ("cmd:ok-hello", "other"),
-        ("disabletoggle-web", "other"),
+        ("cmd:ok-hello", "runtime"),
+        ("disabletoggle-web", "runtime"),
     ],
 )
-def test_span_source(span: str, source: str) -> None:
+def test_span_source_is_tilts_rule(span: str, source: str) -> None:
+    """Tilt's isBuildSpanID: build iff the id starts with build: or cmdimage:."""
     assert span_source(span) == source
 
 
@@ -206,3 +212,112 @@ def test_span_tables_stay_bounded_over_many_builds() -> None:
         )
     assert len(buf._span_info) <= MAX_SPANS + 1000
     assert texts(buf, "api")[-1] == f"b{MAX_SPANS + 1000}"
+
+
+def test_a_build_event_line_passes_every_source_and_level_filter() -> None:
+    """As Tilt's LogFilter.Matches: 'Initial Build' shows which lines belong to a build."""
+    buf = LogBuffer()
+    buf.apply(
+        frame(
+            [
+                seg("build:1", "Initial Build\n", 1, build_event="init"),
+                seg("build:1", "compiling\n", 2),
+                seg("localserve:1", "serving\n", 3),
+            ],
+            0,
+        )
+    )
+    runtime = buf.query(LogQuery(sources={"runtime"}))
+    assert [x.text for x in runtime.lines] == ["Initial Build", "serving"]
+    errors = buf.query(LogQuery(levels={"ERROR"}))
+    assert [x.text for x in errors.lines] == ["Initial Build"]
+
+
+@pytest.mark.parametrize("char", ["a", "é", "漢", "😀", "a漢😀"])
+def test_the_budget_counts_the_memory_really_held_for_any_script(char: str) -> None:
+    """stats().bytes is within 10% of what tracemalloc sees the held lines take, for
+    ASCII, Latin-1, CJK (2 bytes a char) and emoji (4 bytes a char) alike."""
+    for width in (0, 40, 400):
+        text = (char * width)[:width]
+        segments = [seg("build:1", f"{text}{i}\n", i % 60) for i in range(5000)]
+        log_list = frame(segments, 0)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            buf = LogBuffer(1 << 30)
+            before = tracemalloc.get_traced_memory()[0]
+            buf.apply(log_list)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert abs(held - buf.stats().bytes) <= 0.1 * held, (char, width)
+
+
+def test_a_line_longer_than_the_storage_cap_is_stored_cut_with_its_length() -> None:
+    buf = LogBuffer()
+    buf.apply(frame([seg("build:1", "x" * (MAX_LINE_CHARS + 5000) + "\n")], 0))
+    (line,) = buf.newest_first(["api"])
+    assert line.text.startswith("x" * MAX_LINE_CHARS)
+    assert f"line cut: {MAX_LINE_CHARS + 5000} chars long" in line.text
+    assert len(line.text) < MAX_LINE_CHARS + 100
+
+
+def test_a_line_continued_past_the_cap_keeps_its_head_and_counts_its_length() -> None:
+    buf = LogBuffer()
+    chunk = "y" * 10_000
+    for i in range(10):
+        buf.apply(frame([seg("build:1", chunk)], i))
+    buf.apply(frame([seg("build:1", "end\n")], 10))
+    buf.apply(frame([seg("build:1", "next\n")], 11))
+    assert texts(buf, "api")[1] == "next"
+    first = texts(buf, "api")[0]
+    assert first.startswith("y" * MAX_LINE_CHARS)
+    assert "line cut: 100003 chars long" in first
+    assert buf.stats().bytes == sum(sys.getsizeof(t) + LINE_OVERHEAD for t in texts(buf))
+
+
+def test_a_line_continued_over_forty_thousand_segments_in_one_frame_is_whole() -> None:
+    buf = LogBuffer()
+    parts = [seg("build:1", "ab") for _ in range(40_000)] + [seg("build:1", "!\n")]
+    buf.apply(frame(parts, 0))
+    (line,) = buf.newest_first(["api"])
+    assert line.text == ("ab" * 40_000)[:MAX_LINE_CHARS] + " … [line cut: 80001 chars long, " + (
+        f"first {MAX_LINE_CHARS} kept]"
+    )
+    assert buf.stats().lines == 1
+    assert buf.stats().bytes == sys.getsizeof(line.text) + LINE_OVERHEAD
+
+
+def test_an_open_line_is_readable_between_frames_and_continues_after() -> None:
+    buf = LogBuffer()
+    buf.apply(frame([seg("build:1", "Build Fa"), seg("build:1", "il")], 0))
+    assert texts(buf, "api") == ["Build Fail"]
+    buf.apply(frame([seg("build:1", "ed\n"), seg("build:1", "after\n")], 2))
+    assert texts(buf, "api") == ["Build Failed", "after"]
+
+
+def test_lines_of_a_new_tilt_process_start_at_process_start() -> None:
+    buf = LogBuffer()
+    buf.apply(frame([seg("build:1", "old\n", 5)], 0))
+    assert buf.process_start() == 0
+    buf.new_process()
+    buf.apply(frame([seg("build:1", "new\n", 6)], 0))
+    current = buf.query(LogQuery(min_seq=buf.process_start()))
+    assert [x.text for x in current.lines] == ["new"]
+    assert [x.text for x in buf.query(LogQuery()).lines] == ["old", "new"]
+
+
+def test_around_gives_the_lines_either_side_of_one_line() -> None:
+    buf = LogBuffer()
+    buf.apply(frame([seg("build:1", f"{i}\n") for i in range(10)], 0))
+    line = next(x for x in buf.newest_first(["api"]) if x.text == "5")
+    assert [x.text for x in buf.around(line, 2)] == ["3", "4", "5", "6", "7"]
+
+
+def test_a_snapshot_query_does_not_see_later_lines() -> None:
+    buf = LogBuffer()
+    buf.apply(frame([seg("build:1", "a\n")], 0))
+    snap = buf.snapshot(LogQuery())
+    buf.apply(frame([seg("build:1", "b\n")], 1))
+    assert [x.text for x in snap.run().lines] == ["a"]

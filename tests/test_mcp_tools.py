@@ -133,7 +133,10 @@ async def test_get_logs_tail_grep_context_level_and_source(client: Client) -> No
     assert "raise tail" in out["truncated"]
     errors = await call(client, "get_logs", level="error", timestamps=False)
     assert errors["lines"]
-    assert all(" ERROR " in f" {x} " for x in errors["lines"])
+    # build event lines ("Initial Build") pass every level filter, as in Tilt
+    build_events = ("Initial Build", "Web Trigger")
+    assert all(" ERROR " in f" {x} " or x.endswith(build_events) for x in errors["lines"])
+    assert any(" ERROR " in f" {x} " for x in errors["lines"])
     grep = await call(
         client, "get_logs", resource="ticker", grep="tick 1[0-2] ", context=1, timestamps=False
     )

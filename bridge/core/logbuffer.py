@@ -20,10 +20,17 @@ This is the one mutable part of the state: a :class:`LogBuffer` is only changed
 by :meth:`LogBuffer.apply`, which is synchronous, so readers on the same event
 loop never see half an update. Everything else in the snapshot is immutable.
 
-Memory is bounded by ``budget_bytes``: each line costs its text plus a fixed
-overhead (:data:`LINE_OVERHEAD`, measured in ``bench/``). Over budget, the
-heaviest resource loses its oldest lines first, so one noisy resource cannot
-evict the others.
+Memory is bounded by ``budget_bytes``: each line costs the memory its text really
+holds (``sys.getsizeof``: 1, 2 or 4 bytes a character, by script) plus a fixed
+overhead (:data:`LINE_OVERHEAD`, measured with ``tracemalloc`` in the tests). Over
+budget, the heaviest resource loses its oldest lines first, so one noisy resource
+cannot evict the others. A line is stored at most :data:`MAX_LINE_CHARS` long (cut,
+with a marker giving its full length); a line continued over many segments is joined
+once per frame, not once per segment.
+
+Lines remember which Tilt process wrote them: :meth:`LogBuffer.process_start` is the
+first sequence number of the current process, so answers can mark the seam and ask
+for the current process only.
 """
 
 from __future__ import annotations
@@ -37,14 +44,18 @@ from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 from bridge.tilt.view import LogList, Segment
 
-LINE_OVERHEAD: Final = 224
-"""Bytes a held line costs beyond its text: the line object (8 slots), its text's str
-header, its ``seq`` and ``time_us`` ints and the deque slot; span, resource and level
-strings are shared. Measured at ~214 B in ``bench/`` (memory benchmark)."""
+LINE_OVERHEAD: Final = 180
+"""Bytes a held line costs beyond ``sys.getsizeof`` of its text: the line object (9
+slots, with its GC header), its ``seq`` and ``time_us`` ints and its deque slot; span,
+resource and level strings are shared. Checked with ``tracemalloc`` in
+``tests/test_logbuffer.py`` (within 10% for every script)."""
+
+MAX_LINE_CHARS: Final = 64 * 1024
+"""Longest line stored; the rest is cut and replaced by :func:`cut_marker`."""
 
 DEFAULT_BUDGET: Final = 32 * 1024 * 1024
 """Default log budget: 32 MiB, sixteen times Tilt's own 2 MB store."""
@@ -59,20 +70,25 @@ ANSI_RE: Final = re.compile(
     r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
 )
 
-_BUILD_PREFIXES: Final = ("build:", "tiltfile:")
-_RUNTIME_PREFIXES: Final = ("localserve:", "pod:", "dc:")
+_BUILD_PREFIXES: Final = ("build:", "cmdimage:")
 
 
 @functools.lru_cache(maxsize=4096)
 def span_source(span_id: str) -> str:
-    """``build``, ``runtime`` or ``other``, from the span id's shape."""
-    if span_id.startswith(_BUILD_PREFIXES) or (
-        span_id.startswith("cmd:") and span_id.endswith(":update")
-    ):
-        return "build"
-    if span_id.startswith(_RUNTIME_PREFIXES):
-        return "runtime"
-    return "other"
+    """``build`` or ``runtime``: Tilt's own rule (``isBuildSpanID`` in
+    ``internal/hud/client/log_filter.go``, used by ``tilt logs --source`` and the web UI):
+    a span is *build* iff its id starts with ``build:`` or ``cmdimage:``. Everything else,
+    a local_resource's ``cmd:<res>:update`` and the Tiltfile's spans included, is runtime."""
+    return "build" if span_id.startswith(_BUILD_PREFIXES) else "runtime"
+
+
+def cut_marker(chars: int) -> str:
+    """What replaces the end of a line cut at :data:`MAX_LINE_CHARS`."""
+    return f" … [line cut: {chars} chars long, first {MAX_LINE_CHARS} kept]"
+
+
+def _capped(text: str) -> str:
+    return text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS] + cut_marker(len(text))
 
 
 _SECONDS: dict[str, int] = {}
@@ -124,6 +140,7 @@ class LogLine:
 
     __slots__ = (
         "anchor",
+        "build_event",
         "level",
         "resource",
         "seq",
@@ -143,6 +160,7 @@ class LogLine:
         source: str,
         text: str,
         anchor: bool = False,
+        build_event: bool = False,
     ) -> None:
         self.seq = seq
         self.resource = resource
@@ -152,16 +170,24 @@ class LogLine:
         self.source = source
         self.text = text
         self.anchor = anchor
+        self.build_event = build_event  # the first line of a build: matches every filter
 
     @property
     def time(self) -> str:
         return format_time_us(self.time_us)
 
     def cost(self) -> int:
-        return len(self.text) + LINE_OVERHEAD
+        return sys.getsizeof(self.text) + LINE_OVERHEAD
 
     def __repr__(self) -> str:
         return f"LogLine({self.seq}, {self.resource!r}, {self.level}, {self.text!r})"
+
+
+class Searcher(Protocol):
+    """What ``grep`` needs of a compiled pattern (``re.Pattern`` fits; the MCP layer
+    passes a time-bounded one)."""
+
+    def search(self, string: str, /) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +207,20 @@ class LogQuery:
     since_us: int = 0
     levels: Collection[str] | None = None
     sources: Collection[str] | None = None
-    pattern: re.Pattern[str] | None = None
+    pattern: Searcher | None = None
     context: int = 0
+    min_seq: int = 0  # only lines from this sequence number on (the current Tilt process)
+
+    @property
+    def scans(self) -> bool:
+        """True if answering may read far more lines than ``tail`` (a filter or a grep)."""
+        return bool(
+            self.pattern is not None
+            or self.levels is not None
+            or self.sources is not None
+            or self.since_us
+            or self.min_seq
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +246,42 @@ class _ResourceLog:
         self.bytes = 0
 
 
+class _Open:
+    """A line still waiting for its newline: the stored head in parts (joined once per
+    frame), and its full length so far (for the cut marker)."""
+
+    __slots__ = ("chars", "dirty", "kept", "line", "parts")
+
+    def __init__(self, line: LogLine, head: str, chars: int) -> None:
+        self.line = line
+        self.chars = chars  # full length, cut or not
+        self.kept = min(chars, MAX_LINE_CHARS)  # characters of text held
+        self.parts = [head[: self.kept]]
+        self.dirty = False
+
+    def add(self, text: str) -> bool:
+        """Continue the line; True if it just became dirty (to be joined at frame end)."""
+        self.chars += len(text)
+        room = MAX_LINE_CHARS - self.kept
+        if room > 0 and text:
+            piece = text[:room]
+            self.parts.append(piece)
+            self.kept += len(piece)
+        if self.dirty:
+            return False
+        self.dirty = True
+        return True
+
+    def join(self) -> str | None:
+        """The line's text now, or None if nothing changed since the last join."""
+        if not self.dirty:
+            return None
+        self.dirty = False
+        head = "".join(self.parts)
+        self.parts = [head]
+        return head if self.chars == self.kept else head + cut_marker(self.chars)
+
+
 class LogBuffer:
     """Bounded, per-resource log lines with Tilt's checkpoint rules."""
 
@@ -223,8 +297,10 @@ class LogBuffer:
         # per Tilt process / connection
         self._spans: dict[str, str] = {}
         self._span_info: dict[str, tuple[str, str, str]] = {}
-        self._open: dict[str, LogLine] = {}  # span -> line still waiting for its newline
+        self._open: dict[str, _Open] = {}  # span -> line still waiting for its newline
+        self._unflushed: list[_Open] = []  # open lines with parts not yet joined
         self._progress: dict[tuple[str, str], LogLine] = {}
+        self._process_starts: deque[int] = deque(maxlen=64)  # first seq of each new process
         self._last_to: int | None = None
         self._last_key: tuple[str, str, str] | None = None
         self._last_time_us = 0
@@ -237,9 +313,11 @@ class LogBuffer:
 
     def new_process(self) -> None:
         """Tilt restarted: checkpoints and spans restart; held lines stay as history."""
+        self._flush()
         self._spans = {}
         self._span_info = {}
         self._open = {}
+        self._process_starts.append(self._next_seq + 1)
         self._progress = {}
         self._last_to = None
         self._last_key = None
@@ -268,6 +346,7 @@ class LogBuffer:
                 segments = self._after_last_held(segments)
         self._last_to = max(log_list.to_checkpoint, self._last_to or 0)
         touched, added = self._ingest_all(segments)
+        self._flush()
         if segments:
             last = segments[-1]
             self._last_key = (last.span_id, last.time, last.text)
@@ -329,10 +408,11 @@ class LogBuffer:
         seq = self._next_seq
         span_info = self._span_info
         levels = _LEVELS
+        getsizeof = sys.getsizeof
         last_head = ""
         last_second = 0
         for seg in segments:
-            span, time, text, level, anchor, progress_id, _ = seg
+            span, time, text, level, anchor, progress_id, build_event = seg
             if progress_id is not None or span in open_lines:
                 self._next_seq = seq
                 self._bytes += cost_total
@@ -348,6 +428,9 @@ class LogBuffer:
             complete = text.endswith("\n")
             if complete:
                 text = text[:-2] if text.endswith("\r\n") else text[:-1]
+            chars = len(text)
+            if chars > MAX_LINE_CHARS:
+                text = _capped(text)
             # Tilt's usual time shape, parsed inline: whole seconds once per second.
             time_us = 0
             if len(time) == 27 and time[26] == "Z":
@@ -362,19 +445,27 @@ class LogBuffer:
                 time_us = parse_time_us(time)
             seq += 1
             line = LogLine(
-                seq, resource, span, time_us, levels.get(level) or level, source, text, anchor
+                seq,
+                resource,
+                span,
+                time_us,
+                levels.get(level) or level,
+                source,
+                text,
+                anchor,
+                build_event is not None,
             )
             log = logs.get(resource)
             if log is None:
                 log = logs[resource] = _ResourceLog()
             log.lines.append(line)
-            cost = len(text) + LINE_OVERHEAD
+            cost = getsizeof(text) + LINE_OVERHEAD
             log.bytes += cost
             cost_total += cost
             pending += 1
             added += 1
             if not complete:
-                open_lines[span] = line
+                open_lines[span] = _Open(line, text, chars)
             touched.add(resource)
         self._next_seq = seq
         self._bytes += cost_total
@@ -392,17 +483,21 @@ class LogBuffer:
         if seg.progress_id is not None:
             previous = self._progress.get((span, seg.progress_id))
             if previous is not None:
-                self._replace_text(previous, text)
+                self._replace_text(previous, _capped(text))
                 previous.time_us = parse_time_us(seg.time)
                 return previous.resource, False
-        open_line = self._open.get(span)
-        if open_line is not None:
-            if open_line.level == seg.level:
-                self._replace_text(open_line, open_line.text + text)
+        pending = self._open.get(span)
+        if pending is not None:
+            if pending.line.level == (_LEVELS.get(seg.level) or seg.level):
+                if pending.add(text):
+                    self._unflushed.append(pending)
                 if complete:
                     del self._open[span]
-                return open_line.resource, False
+                    self._flush_one(pending)
+                return pending.line.resource, False
             del self._open[span]
+            self._flush_one(pending)
+        chars = len(text)
         self._next_seq += 1
         line = LogLine(
             seq=self._next_seq,
@@ -411,8 +506,9 @@ class LogBuffer:
             time_us=parse_time_us(seg.time),
             level=_LEVELS.get(seg.level) or seg.level,
             source=source,
-            text=text,
+            text=_capped(text),
             anchor=seg.anchor,
+            build_event=seg.build_event is not None,
         )
         log = self._logs.get(resource)
         if log is None:
@@ -423,13 +519,25 @@ class LogBuffer:
         self._bytes += cost
         self._count += 1
         if not complete:
-            self._open[span] = line
+            self._open[span] = _Open(line, line.text, chars)
         if seg.progress_id is not None:
             self._progress[(span, seg.progress_id)] = line
         return resource, True
 
+    def _flush(self) -> None:
+        """Join the parts continued lines received in this frame: once per line and frame,
+        so a line continued over 40 000 segments costs linear time, not quadratic."""
+        for pending in self._unflushed:
+            self._flush_one(pending)
+        self._unflushed.clear()
+
+    def _flush_one(self, pending: _Open) -> None:
+        text = pending.join()
+        if text is not None and self._held(pending.line):
+            self._replace_text(pending.line, text)
+
     def _replace_text(self, line: LogLine, text: str) -> None:
-        delta = len(text) - len(line.text)
+        delta = sys.getsizeof(text) - sys.getsizeof(line.text)
         line.text = text
         log = self._logs[line.resource]
         log.bytes += delta
@@ -456,12 +564,13 @@ class LogBuffer:
             lines = log.lines
             while lines and log.bytes > cap:
                 line = lines.popleft()
-                cost = len(line.text) + LINE_OVERHEAD
+                cost = sys.getsizeof(line.text) + LINE_OVERHEAD
                 log.bytes -= cost
                 self._bytes -= cost
                 self._count -= 1
                 self._evicted += 1
-                if self._open.get(line.span_id) is line:
+                pending = self._open.get(line.span_id)
+                if pending is not None and pending.line is line:
                     del self._open[line.span_id]
             if not lines:
                 log.bytes = 0
@@ -496,15 +605,22 @@ class LogBuffer:
         newest = [log.lines[-1].seq for log in self._logs.values() if log.lines]
         return max(newest, default=0)
 
+    def process_start(self) -> int:
+        """Sequence number of the first line of the current Tilt process (0 = the first)."""
+        return self._process_starts[-1] if self._process_starts else 0
+
+    def process_starts(self) -> tuple[int, ...]:
+        """First sequence number of each Tilt process after the first (the 64 newest)."""
+        return tuple(self._process_starts)
+
+    def _runs(self, resources: Collection[str] | None) -> list[deque[LogLine]]:
+        if resources is None:
+            return [log.lines for log in self._logs.values()]
+        return [self._logs[r].lines for r in resources if r in self._logs]
+
     def newest_first(self, resources: Collection[str] | None = None) -> Iterator[LogLine]:
         """Every held line, newest first, for the given resources (all when None)."""
-        if resources is None:
-            logs = list(self._logs.values())
-        else:
-            logs = [self._logs[r] for r in resources if r in self._logs]
-        if len(logs) == 1:
-            return reversed(logs[0].lines)
-        return heapq.merge(*(reversed(log.lines) for log in logs), key=_neg_seq)
+        return _newest_first(self._runs(resources))
 
     def since_seq(self, seq: int, resources: Collection[str] | None = None) -> list[LogLine]:
         """Lines with a sequence number above ``seq``, oldest first."""
@@ -516,18 +632,62 @@ class LogBuffer:
         out.reverse()
         return out
 
+    def around(self, line: LogLine, context: int) -> list[LogLine]:
+        """``line`` with up to ``context`` lines of its resource either side, oldest first."""
+        log = self._logs.get(line.resource)
+        if log is None:
+            return []
+        lines = log.lines
+        lo, hi = 0, len(lines)
+        while lo < hi:  # seqs grow along a deque: bisect on them
+            mid = (lo + hi) // 2
+            if lines[mid].seq < line.seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo >= len(lines) or lines[lo] is not line:
+            return []
+        return [lines[i] for i in range(max(0, lo - context), min(len(lines), lo + context + 1))]
+
     def query(self, q: LogQuery) -> LogResult:
         """Filter, grep (before the tail, with context) and tail, newest lines kept."""
-        stream: Iterable[LogLine] = self.newest_first(q.resources)
-        if q.since_us or q.levels is not None or q.sources is not None:
-            stream = _filtered(stream, q)
-        if q.pattern is None:
-            picked = list(itertools.islice(stream, q.tail + 1))
-            more = len(picked) > q.tail
-            picked = picked[: q.tail]
-            picked.reverse()
-            return LogResult(tuple(picked), more)
-        return _grep(stream, q.pattern, q.tail, q.context)
+        return run_query(self._runs(q.resources), q)
+
+    def snapshot(self, q: LogQuery) -> LogSnapshot:
+        """The lines ``q`` may read, copied (references only): :meth:`LogSnapshot.run` may
+        then run in a worker thread while this buffer keeps changing."""
+        return LogSnapshot([list(run) for run in self._runs(q.resources)], q)
+
+
+@dataclass(frozen=True, slots=True)
+class LogSnapshot:
+    """A query over a copy of the line lists: safe to run off the event loop."""
+
+    runs: list[list[LogLine]]
+    q: LogQuery
+
+    def run(self) -> LogResult:
+        return run_query(self.runs, self.q)
+
+
+def _newest_first(runs: Sequence[Sequence[LogLine]]) -> Iterator[LogLine]:
+    if len(runs) == 1:
+        return reversed(runs[0])
+    return heapq.merge(*(reversed(run) for run in runs), key=_neg_seq)
+
+
+def run_query(runs: Sequence[Sequence[LogLine]], q: LogQuery) -> LogResult:
+    """Filter, grep (before the tail, with context) and tail: the newest lines kept."""
+    stream: Iterable[LogLine] = _newest_first(runs)
+    if q.since_us or q.min_seq or q.levels is not None or q.sources is not None:
+        stream = _filtered(stream, q)
+    if q.pattern is None:
+        picked = list(itertools.islice(stream, q.tail + 1))
+        more = len(picked) > q.tail
+        picked = picked[: q.tail]
+        picked.reverse()
+        return LogResult(tuple(picked), more)
+    return _grep(stream, q.pattern, q.tail, q.context)
 
 
 def _neg_seq(line: LogLine) -> int:
@@ -535,9 +695,15 @@ def _neg_seq(line: LogLine) -> int:
 
 
 def _filtered(stream: Iterable[LogLine], q: LogQuery) -> Iterator[LogLine]:
+    """Since, process, level and source filters. A build event line (the first line of a
+    build, e.g. ``Initial Build``) passes every level and source filter, as in Tilt's
+    ``LogFilter.Matches``: it shows which lines belong to which build."""
     for line in stream:
-        if line.time_us < q.since_us:
+        if line.time_us < q.since_us or line.seq < q.min_seq:
             return  # newest first: everything after this is older
+        if line.build_event:
+            yield line
+            continue
         if q.levels is not None and line.level not in q.levels:
             continue
         if q.sources is not None and line.source not in q.sources:
@@ -545,9 +711,7 @@ def _filtered(stream: Iterable[LogLine], q: LogQuery) -> Iterator[LogLine]:
         yield line
 
 
-def _grep(
-    stream: Iterable[LogLine], pattern: re.Pattern[str], tail: int, context: int
-) -> LogResult:
+def _grep(stream: Iterable[LogLine], pattern: Searcher, tail: int, context: int) -> LogResult:
     """Newest ``tail`` matches, each with ``context`` lines either side (grep -C)."""
     kept: dict[int, LogLine] = {}
     recent: deque[LogLine] = deque(maxlen=context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,9 @@ def model_errors(fn: Callable[P, Awaitable[BaseModel]]) -> Callable[P, Awaitable
         try:
             result = await fn(*args, **kwargs)
         except BridgeError as exc:
-            raise McpToolError(str(exc)) from exc
+            # The agent's mistake, answered to the agent: not a server error worth a
+            # warning on stderr.
+            raise McpToolError(str(exc), log_level=logging.INFO) from exc
         return result.model_dump(mode="json", exclude_none=True)
 
     # fastmcp reads the signature: it must announce the dict we really return.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastmcp import FastMCP
@@ -10,7 +9,9 @@ from fastmcp.exceptions import PromptError
 from pydantic import Field
 
 from bridge.core import conditions, present
-from bridge.core.logbuffer import LogBuffer, strip_ansi
+from bridge.core.inputs import MAX_NAME
+from bridge.core.logbuffer import LogBuffer
+from bridge.core.logquery import render_line
 from bridge.core.state import TILTFILE, State
 from bridge.errors import BridgeError
 from bridge.mcp.context import BridgeContext
@@ -56,16 +57,10 @@ def debug_text(state: State, logs: LogBuffer, now: float, resource: str) -> str:
         parts.append(f"Last build failed after {last.duration_s}s: {last.error}")
     err = conditions.last_error_line(logs, resource)
     if err is not None:
-        around = present.logs(
-            state,
-            logs,
-            now,
-            resource=resource,
-            grep=f"^{_escape(err.text)}$",
-            context=AROUND,
-            tail=1,
-        )
-        parts.append(f"Log lines around the last error:\n\n{_block(around.lines)}")
+        around = [
+            render_line(x, with_resource=False, timestamps=True) for x in logs.around(err, AROUND)
+        ]
+        parts.append(f"Log lines around the last error:\n\n{_block(around)}")
     else:
         recent = present.logs(state, logs, now, resource=resource, tail=30)
         parts.append(f"No ERROR lines are held; the newest log lines:\n\n{_block(recent.lines)}")
@@ -75,10 +70,6 @@ def debug_text(state: State, logs: LogBuffer, now: float, resource: str) -> str:
         )
     parts.append(_advice(detail))
     return "\n\n".join(parts) + _stale(state)
-
-
-def _escape(text: str) -> str:
-    return re.escape(strip_ansi(text))
 
 
 def _advice(detail: present.ResourceDetail) -> str:
@@ -141,7 +132,7 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
 
     @mcp.prompt
     async def tail_logs(
-        resource: Annotated[str, Field(description="resource name")],
+        resource: Annotated[str, Field(max_length=MAX_NAME, description="resource name")],
         lines: Annotated[int, Field(ge=1, le=2000)] = 100,
     ) -> str:
         """The newest log lines of a resource, with its state, ready to summarise."""
@@ -151,7 +142,9 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
             raise PromptError(str(exc)) from exc
 
     @mcp.prompt
-    async def debug_resource(resource: Annotated[str, Field(description="resource name")]) -> str:
+    async def debug_resource(
+        resource: Annotated[str, Field(max_length=MAX_NAME, description="resource name")],
+    ) -> str:
         """Status, last error, the log lines around it, and what to try."""
         try:
             return debug_text(store.state, store.logs, ctx.clock(), resource)

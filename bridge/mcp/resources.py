@@ -6,11 +6,17 @@ URIs (also used by subscriptions, see :mod:`bridge.mcp.notify`):
 * ``tilt://resources``: one row per resource
 * ``tilt://resources/{name}``: one resource in detail
 * ``tilt://resources/{name}/logs``: its newest log lines
+
+Names are percent-encoded in every URI the bridge builds (:func:`resource_uri`; Tilt
+allows ``#``, ``?`` and spaces in names) and decoded exactly once when a URI is read
+(:func:`parse_uri`). Unknown names are answered by :mod:`bridge.mcp.errors` before a
+handler runs.
 """
 
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote, unquote
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
@@ -24,6 +30,8 @@ from mcp_types import (
 from pydantic import BaseModel
 
 from bridge.core import present
+from bridge.core.inputs import MAX_NAME
+from bridge.core.inputs import quote as quote_value
 from bridge.errors import BridgeError
 from bridge.mcp.context import BridgeContext
 
@@ -35,12 +43,38 @@ RESOURCE_LOG_LINES: Final = 200
 JSON: Final = "application/json"
 
 
+PREFIX: Final = "tilt://resources/"
+MAX_URI: Final = 2048
+
+
+def _encode(name: str) -> str:
+    return quote(name, safe="")
+
+
 def resource_uri(name: str) -> str:
-    return RESOURCE_URI.format(name=name)
+    return PREFIX + _encode(name)
 
 
 def logs_uri(name: str) -> str:
-    return LOGS_URI.format(name=name)
+    return PREFIX + _encode(name) + "/logs"
+
+
+def parse_uri(uri: str) -> tuple[str, str | None] | None:
+    """``(kind, name)`` for one of our URIs (kind: status, resources, resource, logs;
+    name decoded once), or None. A name never holds a raw ``/``: Tilt forbids it."""
+    if uri == STATUS_URI:
+        return "status", None
+    if uri == RESOURCES_URI:
+        return "resources", None
+    if len(uri) > MAX_URI or not uri.startswith(PREFIX):
+        return None
+    rest = uri[len(PREFIX) :]
+    kind = "resource"
+    if rest.endswith("/logs"):
+        kind, rest = "logs", rest[: -len("/logs")]
+    if not rest or "/" in rest:
+        return None
+    return kind, unquote(rest)
 
 
 def _json(model: BaseModel) -> str:
@@ -55,16 +89,16 @@ def read_uri(ctx: BridgeContext, uri: str) -> str:
         return _json(present.status(store.state, store.logs, now))
     if uri == RESOURCES_URI:
         return _json(present.resource_rows(store.state, store.logs, now))
-    prefix = "tilt://resources/"
-    if uri.startswith(prefix):
-        rest = uri[len(prefix) :]
-        if rest.endswith("/logs"):
-            name = rest[: -len("/logs")]
+    parsed = parse_uri(uri)
+    name = parsed[1] if parsed is not None else None
+    if parsed is not None and name is not None:
+        kind = parsed[0]
+        if kind == "logs":
             return _json(
                 present.logs(store.state, store.logs, now, resource=name, tail=RESOURCE_LOG_LINES)
             )
-        return _json(present.describe(store.state, store.logs, rest, now))
-    raise ResourceError(f"unknown resource URI {uri!r}")
+        return _json(present.describe(store.state, store.logs, name, now))
+    raise ResourceError(f"unknown resource URI {quote_value(uri)}")
 
 
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
@@ -84,15 +118,27 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
         """One compact row per resource."""
         return read(RESOURCES_URI)
 
+    # fastmcp decodes {name} once; the handlers use it as it is (no URI round trip,
+    # which would decode a second time: `web%2Flogs` must not read web's logs).
     @mcp.resource(RESOURCE_URI, name="resource", mime_type=JSON)
     async def resource(name: str) -> str:
         """One resource in detail: status, builds, buttons, endpoints."""
-        return read(resource_uri(name))
+        try:
+            return _json(present.describe(ctx.store.state, ctx.store.logs, name, ctx.clock()))
+        except BridgeError as exc:
+            raise ResourceError(str(exc)) from exc
 
     @mcp.resource(LOGS_URI, name="resource_logs", mime_type=JSON)
     async def resource_logs(name: str) -> str:
         """The newest log lines of one resource."""
-        return read(logs_uri(name))
+        store = ctx.store
+        try:
+            out = present.logs(
+                store.state, store.logs, ctx.clock(), resource=name, tail=RESOURCE_LOG_LINES
+            )
+        except BridgeError as exc:
+            raise ResourceError(str(exc)) from exc
+        return _json(out)
 
     @mcp.completion
     async def complete(
@@ -103,7 +149,7 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
         """Complete resource names for ``{name}`` and every prompt's ``resource``."""
         if argument.name not in ("name", "resource"):
             return []
-        prefix = argument.value.lower()
+        prefix = argument.value[:MAX_NAME].lower()
         names = [r.name for r in ctx.store.state.ordered()]
         starts = [n for n in names if n.lower().startswith(prefix)]
         contains = [n for n in names if prefix in n.lower() and n not in starts]

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
+import anyio
 from fastmcp import FastMCP
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from bridge import grep as bounded
 from bridge.core import conditions, present
+from bridge.core.inputs import MAX_ENUM, MAX_GREP, MAX_LABEL, MAX_NAME, MAX_SINCE
+from bridge.mcp import errors
 from bridge.mcp.context import BridgeContext, model_errors
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+SCANNERS: Final = 2
+"""Log queries that scan (grep, filters) running at once in worker threads; more wait."""
 
 
 def schema(model: type[present.Compact]) -> dict[str, Any]:
@@ -22,6 +28,10 @@ def schema(model: type[present.Compact]) -> dict[str, Any]:
 
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     store = ctx.store
+    # Until bridge/mcp/server.py installs it itself: clean errors for invalid arguments
+    # and unknown resource URIs (see bridge.mcp.errors).
+    errors.install(mcp, ctx)
+    scanners = anyio.CapacityLimiter(SCANNERS)
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.StatusOut))
     @model_errors
@@ -33,10 +43,15 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceList))
     @model_errors
     async def list_resources(
-        label: Annotated[str | None, Field(description="only resources with this label")] = None,
+        label: Annotated[
+            str | None, Field(max_length=MAX_LABEL, description="only resources with this label")
+        ] = None,
         status: Annotated[
             str | None,
-            Field(description="only this state: " + ", ".join(conditions.STATES)),
+            Field(
+                max_length=MAX_ENUM,
+                description="only this state: " + ", ".join(conditions.STATES),
+            ),
         ] = None,
     ) -> present.ResourceList:
         """One compact row per resource: name, state, update/runtime status, labels, and
@@ -48,7 +63,7 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceDetail))
     @model_errors
     async def describe_resource(
-        name: Annotated[str, Field(description="resource name, e.g. 'web'")],
+        name: Annotated[str, Field(max_length=MAX_NAME, description="resource name, e.g. 'web'")],
         builds: Annotated[int, Field(ge=1, le=50, description="how many past builds")] = 5,
     ) -> present.ResourceDetail:
         """Everything about one resource: conditions, update/runtime status, current build,
@@ -61,32 +76,52 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     async def get_logs(
         resource: Annotated[
             str | None,
-            Field(description="resource name; omit for all resources interleaved"),
+            Field(
+                max_length=MAX_NAME,
+                description="resource name; omit for all resources interleaved",
+            ),
         ] = None,
         tail: Annotated[int, Field(ge=1, le=10_000, description="newest N lines")] = 100,
         since: Annotated[
             str | None,
-            Field(description="only newer lines: a duration ('90s', '5m', '2h') or ISO time"),
+            Field(
+                max_length=MAX_SINCE,
+                description="only newer lines: a duration ('90s', '5m', '2h') or ISO time",
+            ),
         ] = None,
         level: Annotated[
-            str | None, Field(description="minimum level: debug, info, warn, error")
+            str | None,
+            Field(max_length=MAX_ENUM, description="minimum level: debug, info, warn, error"),
         ] = None,
         source: Annotated[
-            str | None, Field(description="build (update logs) or runtime (serve/pod logs)")
+            str | None,
+            Field(
+                max_length=MAX_ENUM,
+                description="build (image and update builds), runtime (everything else, "
+                "as Tilt's own `tilt logs --source`), or all",
+            ),
         ] = None,
         grep: Annotated[
             str | None,
-            Field(description="regex (case-insensitive) applied before the tail"),
+            Field(
+                max_length=MAX_GREP,
+                description="regex (case-insensitive) applied before the tail; matching "
+                f"is time-bounded ({bounded.BUDGET_S:g} s a call)",
+            ),
         ] = None,
         regex: Annotated[bool, Field(description="false: grep is plain text")] = True,
         context: Annotated[
             int, Field(ge=0, le=50, description="lines of context around each grep match")
         ] = 0,
         timestamps: Annotated[bool, Field(description="prefix lines with HH:MM:SS.mmm")] = True,
+        current_process: Annotated[
+            bool, Field(description="only lines from the current Tilt process (since its restart)")
+        ] = False,
     ) -> present.LogsOut:
         """Log lines from the bridge's buffer (ANSI codes stripped). grep filters before the
-        tail. Output is capped; when cut, `truncated` says how to get the rest."""
-        return present.logs(
+        tail. Output is capped; when cut, `truncated` says how to get the rest. A line
+        starting with ─── marks a Tilt restart."""
+        plan = present.log_plan(
             store.state,
             store.logs,
             ctx.clock(),
@@ -95,8 +130,18 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
             since=since,
             level=level,
             source=source,
-            grep=grep,
-            regex=regex,
+            pattern=bounded.compile_grep(grep, use_regex=regex),
             context=context,
             timestamps=timestamps,
+            current_process=current_process,
         )
+        restarts = store.logs.process_starts()
+        if not plan.query.scans:  # at most `tail` lines read: cheap, stay on the loop
+            result = store.logs.query(plan.query)
+        else:
+            # A grep or a filter may read every held line: run it on a snapshot in a
+            # worker thread (the bounded matcher releases the GIL) so other calls and
+            # pushes keep flowing.
+            snapshot = store.logs.snapshot(plan.query)
+            result = await anyio.to_thread.run_sync(snapshot.run, limiter=scanners)
+        return present.render_logs(store.state, plan, result, restarts)

@@ -15,20 +15,28 @@ from bridge.core.present.models import (
     StatusOut,
 )
 from bridge.core.present.views import (
+    MAX_ANSWER_BYTES,
+    RESTART_MARKER,
+    LogPlan,
     button_out,
     connection_out,
     describe,
+    log_plan,
     logs,
+    render_logs,
     resource_rows,
     status,
 )
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
+    "RESTART_MARKER",
     "BuildOut",
     "ButtonInputOut",
     "ButtonOut",
     "Compact",
     "ConnectionOut",
+    "LogPlan",
     "LogsOut",
     "ProblemOut",
     "ResourceDetail",
@@ -38,7 +46,9 @@ __all__ = [
     "button_out",
     "connection_out",
     "describe",
+    "log_plan",
     "logs",
+    "render_logs",
     "resource_rows",
     "status",
 ]

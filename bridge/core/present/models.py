@@ -108,8 +108,10 @@ class ResourceDetail(Compact):
 
 class LogsOut(Compact):
     resource: str = Field(description="resource name, or '(all)' interleaved")
-    lines: list[str]
-    shown: int
+    lines: list[str] = Field(
+        description="oldest first; a line starting with ─── marks where Tilt restarted"
+    )
+    shown: int = Field(description="log lines shown (restart markers not counted)")
     truncated: str | None = Field(
         None, description="Set when lines were cut; says how to ask for more"
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
 
 from bridge.core.conditions import (
     STATES,
@@ -17,14 +19,21 @@ from bridge.core.conditions import (
     stale_note,
     summary_state,
 )
-from bridge.core.logbuffer import GLOBAL, LogBuffer, LogQuery, format_time_us
+from bridge.core.inputs import MAX_LABEL, MAX_NAME, check_enum, check_text
+from bridge.core.logbuffer import (
+    GLOBAL,
+    LogBuffer,
+    LogQuery,
+    LogResult,
+    Searcher,
+    format_time_us,
+)
 from bridge.core.logquery import (
-    SOURCES,
-    compile_grep,
     levels_from,
     parse_since,
     render_line,
     resolve_log_resource,
+    sources_from,
 )
 from bridge.core.present.models import (
     BuildOut,
@@ -41,6 +50,9 @@ from bridge.core.present.models import (
 from bridge.core.state import TILTFILE, ConnectionInfo, State
 from bridge.errors import ToolError, UnknownResource
 from bridge.tilt.view import TRIGGER_MODES, Button
+
+MAX_ANSWER_BYTES: Final = 40_000
+"""The rendered log lines of one answer, at most (about 10 000 tokens)."""
 
 
 def _iso(ts: float) -> str | None:
@@ -99,10 +111,12 @@ def resource_rows(
     status_filter: str | None = None,
     with_labels: bool = True,
 ) -> ResourceList:
-    if status_filter is not None and status_filter not in STATES:
-        raise ToolError(f"status must be one of {', '.join(STATES)}; got {status_filter!r}")
+    if status_filter is not None:
+        check_enum("status", status_filter, STATES)
     rows = []
     all_labels = {lab for r in state.resources.values() for lab in r.labels}
+    if label is not None:
+        check_text("label", label, MAX_LABEL, "a label")
     if label is not None and label not in all_labels:
         raise UnknownResource("label", label, all_labels)
     for res in state.ordered():
@@ -152,6 +166,7 @@ def button_out(btn: Button) -> ButtonOut:
 def describe(
     state: State, logs: LogBuffer, name: str, now: float, *, builds: int = 5
 ) -> ResourceDetail:
+    check_text("name", name, MAX_NAME, "a resource name")
     res = resolve(state, name)
     conditions = {c.type: c.status + (f" ({c.reason})" if c.reason else "") for c in res.conditions}
     history = [
@@ -204,7 +219,20 @@ def describe(
     )
 
 
-def logs(
+RESTART_MARKER = "─── Tilt restarted: the lines below come from the new Tilt process ───"
+
+
+@dataclass(frozen=True, slots=True)
+class LogPlan:
+    """A validated ``get_logs`` request: the query, and how to render its answer."""
+
+    query: LogQuery
+    resource: str
+    timestamps: bool
+    max_bytes: int
+
+
+def log_plan(
     state: State,
     buffer: LogBuffer,
     now: float,
@@ -214,12 +242,13 @@ def logs(
     since: str | None = None,
     level: str | None = None,
     source: str | None = None,
-    grep: str | None = None,
-    regex: bool = True,
+    pattern: Searcher | None = None,
     context: int = 0,
     timestamps: bool = True,
-    max_bytes: int = 40_000,
-) -> LogsOut:
+    current_process: bool = False,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> LogPlan:
+    """Check every argument (ToolError naming the bad one) and build the query."""
     if tail < 1 or tail > 10_000:
         raise ToolError(f"tail must be between 1 and 10000; got {tail}")
     if context < 0 or context > 50:
@@ -231,21 +260,30 @@ def logs(
         else:
             resolve_log_resource(state, buffer, resource)
             resources = [resource]
-    if source is not None and source not in SOURCES:
-        raise ToolError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
     q = LogQuery(
         resources=resources,
         tail=tail,
         since_us=parse_since(since, now),
         levels=levels_from(level),
-        sources=None if source is None else {source},
-        pattern=compile_grep(grep, regex=regex),
+        sources=sources_from(source),
+        pattern=pattern,
         context=context,
+        min_seq=buffer.process_start() if current_process else 0,
     )
-    result = buffer.query(q)
-    with_resource = resources is None
+    label = resource if resources is not None and resource else "(all)"
+    return LogPlan(q, label, timestamps, max_bytes)
+
+
+def render_logs(
+    state: State, plan: LogPlan, result: LogResult, restarts: Sequence[int] = ()
+) -> LogsOut:
+    """The answer: rendered lines (newest kept under ``max_bytes``), a marker where a new
+    Tilt process starts, and a note saying how to see what was cut."""
+    q, max_bytes = plan.query, plan.max_bytes
+    with_resource = q.resources is None
     rendered = [
-        render_line(x, with_resource=with_resource, timestamps=timestamps) for x in result.lines
+        render_line(x, with_resource=with_resource, timestamps=plan.timestamps)
+        for x in result.lines
     ]
     # byte cap: keep the newest lines that fit
     total = 0
@@ -255,24 +293,84 @@ def logs(
         if total > max_bytes:
             break
         keep_from = i
-    cut = keep_from
     notes = []
-    if cut:
+    if keep_from == len(rendered) and rendered:
+        # The newest line alone is over the cap: show its start rather than nothing.
+        keep_from -= 1
+        rendered[-1] = _cut_line(rendered[-1], max_bytes)
         notes.append(
+            f"the newest line is {len(result.lines[-1].text)} characters, over the "
+            f"{max_bytes}-byte answer: its start is shown; grep for text inside it"
+        )
+    cut = keep_from
+    if cut:
+        notes.insert(
+            0,
             f"{cut} older line(s) dropped to stay under {max_bytes} bytes; ask with a smaller "
-            "tail, a grep, a level filter, or since=… to see them"
+            "tail, a grep, a level filter, or since=… to see them",
         )
     if result.more_before:
         oldest = result.lines[0].time_us if result.lines else 0
         notes.append(
             f"older matching lines exist before {format_time_us(oldest)}; raise tail "
-            f"(now {tail}) or narrow with since/grep/level"
+            f"(now {q.tail}) or narrow with since/grep/level"
         )
     lines = rendered[cut:]
+    kept = result.lines[cut:]
+    if restarts and len(kept) > 1:
+        marked: list[str] = [lines[0]]
+        for prev, line, text in zip(kept, kept[1:], lines[1:], strict=False):
+            if any(prev.seq < start <= line.seq for start in restarts):
+                marked.append(RESTART_MARKER)
+            marked.append(text)
+        lines = marked
     return LogsOut(
-        resource=resource if resources is not None and resource else "(all)",
+        resource=plan.resource,
         lines=lines,
-        shown=len(lines),
+        shown=len(kept),
         truncated="; ".join(notes) or None,
         stale=stale_note(state.connection),
     )
+
+
+def _cut_line(text: str, max_bytes: int) -> str:
+    room = max(0, max_bytes - 200)
+    head = text.encode()[:room].decode(errors="ignore")
+    return f"{head} … [cut: {len(text)} chars, over the {max_bytes}-byte answer]"
+
+
+def logs(
+    state: State,
+    buffer: LogBuffer,
+    now: float,
+    *,
+    resource: str | None = None,
+    tail: int = 100,
+    since: str | None = None,
+    level: str | None = None,
+    source: str | None = None,
+    pattern: Searcher | None = None,
+    context: int = 0,
+    timestamps: bool = True,
+    current_process: bool = False,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> LogsOut:
+    """:func:`log_plan`, the query on the buffer itself, then :func:`render_logs`. For
+    callers on the event loop with cheap queries; ``get_logs`` runs scanning queries on
+    a snapshot in a worker thread instead."""
+    plan = log_plan(
+        state,
+        buffer,
+        now,
+        resource=resource,
+        tail=tail,
+        since=since,
+        level=level,
+        source=source,
+        pattern=pattern,
+        context=context,
+        timestamps=timestamps,
+        current_process=current_process,
+        max_bytes=max_bytes,
+    )
+    return render_logs(state, plan, buffer.query(plan.query), buffer.process_starts())
