@@ -164,3 +164,17 @@ async def test_cancellation_still_stops_the_pump() -> None:
                 await tg.start(pump.run)
                 tg.cancel_scope.cancel()  # a pump that swallowed it would hang here
         assert tg.cancel_scope.cancelled_caught
+
+
+async def test_a_percent_encoded_name_is_matched_decoded() -> None:
+    """A subscriber of ``tilt://resources/my%20app/logs`` hears about lines of ``my app``
+    (and a subscriber of another name does not). The reader here changes on every version,
+    so only the pump's choice of URIs is under test."""
+
+    def by_version(ctx: BridgeContext, uri: str) -> str:
+        return f"{uri} {ctx.store.version}"
+
+    async with rig(by_version) as r:
+        await subscribe(r.client, "tilt://resources/my%20app/logs")
+        await r.send_and_publish(("my app", "hello"))
+        assert r.inbox.updated() == ["tilt://resources/my%20app/logs"]
