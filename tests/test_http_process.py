@@ -61,3 +61,37 @@ async def test_http_mode_serves_clients_and_stops_cleanly_on_sigterm() -> None:
         err = proc.stderr.read().decode()
     assert "Traceback" not in err, err
     assert '"event": "bridge.stopping"' in err
+
+
+def test_a_busy_http_port_is_one_line_and_exit_2() -> None:
+    """Another process holds the port: no "listening" log, no traceback, one line naming the
+    port and the next step, exit 2 (a start-up error, like a bad flag)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bridge",
+                "--demo",
+                "--transport",
+                "http",
+                "--http-port",
+                str(port),
+            ],
+            capture_output=True,
+            env={**os.environ, "BRIDGE_LOG_FORMAT": "json"},
+            timeout=60,
+        )
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert proc.stdout == b""
+    assert "Traceback" not in err
+    assert "bridge.http.listening" not in err
+    plain = [line for line in err.splitlines() if not line.startswith("{")]
+    assert plain == [
+        f"tilt-mcp-bridge: port {port} on 127.0.0.1 is in use; stop the other process or "
+        "pick another --http-port"
+    ]

@@ -13,6 +13,7 @@ from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
 from bridge.mcp.server import apply_tool_filters, build_server
 from bridge.mcp.subscriptions import SubscriptionHub
+from bridge.mcp.uris import parse as parse_uri
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
@@ -33,7 +34,7 @@ async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> A
     ctx = BridgeContext(store=store, settings=settings, http=http)
     mcp = build_server(ctx)
     await apply_tool_filters(mcp, ctx)
-    hub = SubscriptionHub()
+    hub = SubscriptionHub(check_uri=parse_uri)  # only our URI shapes, at most 2 KB each
     hub.install(mcp)
     pump = Pump(
         mcp,

@@ -16,13 +16,17 @@ behind) it:
 
 Who subscribed and delivery (both protocol eras) live in :mod:`bridge.mcp.subscriptions`;
 this module only decides *what* to send.
+
+The pump never dies of one bad batch: an exception in one batch (or in reading one URI) is
+logged once per kind (its class and where it was raised, no traceback), that batch or URI is
+skipped, and the pump goes on with the next. Cancellation is never caught.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -37,15 +41,16 @@ from bridge.mcp import channel
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.resources import (
     JSON,
-    RESOURCES_URI,
-    STATUS_URI,
-    logs_uri,
     read_uri,
     resource_uri,
 )
 from bridge.mcp.subscriptions import SubscriptionHub
+from bridge.mcp.uris import BridgeUri, UriRefused, parse
 
 log = structlog.get_logger("bridge.notify")
+
+Reader = Callable[[BridgeContext, str], str]
+"""What a URI returns now (``resources.read_uri``; a seam for tests)."""
 
 
 @dataclass(slots=True)
@@ -55,6 +60,8 @@ class PumpStats:
     list_changed: int = 0
     channel_events: int = 0
     skipped_unchanged: int = 0
+    failed_batches: int = 0
+    failed_reads: int = 0
 
 
 class Pump:
@@ -66,8 +73,10 @@ class Pump:
         *,
         log_interval_s: float = 1.0,
         channel: bool = False,
+        read: Reader = read_uri,
     ) -> None:
         self.mcp = mcp
+        self.read = read
         self.ctx = ctx
         self.hub = hub
         self.log_interval_s = log_interval_s
@@ -80,6 +89,7 @@ class Pump:
         self._conn = ctx.store.state.connection
         self.published_version = 0
         self._published = anyio.Event()
+        self._failures_logged: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ concrete resources
 
@@ -99,7 +109,7 @@ class Pump:
         ctx = self.ctx
 
         async def read() -> str:
-            return read_uri(ctx, uri)
+            return read_uri(ctx, uri)  # the real reader: ``self.read`` is only for diffing
 
         return FunctionResource.from_function(
             read,
@@ -124,8 +134,9 @@ class Pump:
             version = change.version
             try:
                 await self.publish(change)
-            except BridgeError as exc:  # never let one bad read stop the pump
-                log.warning("mcp.notify.failed", error=str(exc))
+            except Exception as exc:  # one bad batch must not stop the pump (nor the server)
+                self.stats.failed_batches += 1
+                self._log_failure("mcp.notify.batch_failed", exc)
             self.published_version = version
             self._published.set()
             self._published = anyio.Event()
@@ -161,15 +172,15 @@ class Pump:
         for uri in sorted(candidates | due_logs):
             if uri not in subscribed:
                 continue
-            if (
-                uri.endswith("/logs")
-                and now < self._log_sent_at.get(uri, -math.inf) + self.log_interval_s
-            ):
+            if _is_logs(uri) and now < self._log_sent_at.get(uri, -math.inf) + self.log_interval_s:
                 self._log_pending.add(uri)
                 continue
-            if self._changed(uri):
+            changed = self._changed(uri)
+            if changed is None:  # reading it failed: skip it this batch, keep its old hash
+                continue
+            if changed:
                 to_send.append(uri)
-                if uri.endswith("/logs"):
+                if _is_logs(uri):
                     self._log_sent_at[uri] = now
                     self._log_pending.discard(uri)
             else:
@@ -187,14 +198,15 @@ class Pump:
             change.resources or change.session or change.connection or change.reset or change.logs
         )
         for uri in subscribed:
-            if uri in (STATUS_URI, RESOURCES_URI):
+            target = _target(uri)
+            if target is None:
+                continue
+            if target.kind in ("status", "resources"):
                 if status_like:
                     yield uri
                 continue
-            name = _name_of(uri)
-            if name is None:
-                continue
-            if uri == logs_uri(name):
+            name = target.name
+            if target.kind == "logs":
                 if name in change.logs or change.reset:
                     yield uri
             elif (
@@ -206,18 +218,38 @@ class Pump:
             ):
                 yield uri
 
-    def _changed(self, uri: str) -> bool:
+    def _changed(self, uri: str) -> bool | None:
+        """Whether ``uri``'s content differs from the last one seen (and remember it); None
+        if reading it failed unexpectedly (logged once per kind, the old hash is kept)."""
         try:
-            content = read_uri(self.ctx, uri)
-        except BridgeError:
+            content = self.read(self.ctx, uri)
+        except BridgeError:  # e.g. a resource that is gone: its answer is "unavailable"
             content = "<unavailable>"
-        except Exception as exc:  # a URI for a resource that vanished, or similar
-            content = f"<error {exc.__class__.__name__}>"
+        except Exception as exc:
+            self.stats.failed_reads += 1
+            self._log_failure("mcp.notify.read_failed", exc)
+            return None
         digest = hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
         if self._hashes.get(uri) == digest:
             return False
         self._hashes[uri] = digest
         return True
+
+    def _log_failure(self, event: str, exc: Exception) -> None:
+        """Log ``exc`` at error the first time its kind (event, class, where raised) is
+        seen, at debug after that (the watcher's rule for a failure that repeats)."""
+        where = _raised_at(exc)
+        kind = (event, f"{exc.__class__.__qualname__}@{where}")
+        first = kind not in self._failures_logged and len(self._failures_logged) < 64
+        if first:  # at most 64 kinds remembered: the bookkeeping stays bounded too
+            self._failures_logged.add(kind)
+        (log.error if first else log.debug)(
+            event,
+            error_type=exc.__class__.__qualname__,
+            error=str(exc)[:200],
+            raised_at=where,
+            note="the pump goes on; logged at error once per kind",
+        )
 
     def _forget(self, subscribed: set[str] | frozenset[str]) -> None:
         """Drop bookkeeping for URIs nobody subscribes to any more (bounded memory)."""
@@ -235,9 +267,24 @@ class Pump:
                 self._changed(uri)
 
 
-def _name_of(uri: str) -> str | None:
-    prefix = "tilt://resources/"
-    if not uri.startswith(prefix):
+def _target(uri: str) -> BridgeUri | None:
+    try:
+        return parse(uri)
+    except UriRefused:  # not one of ours (a hub may be built without the URI check)
         return None
-    rest = uri[len(prefix) :]
-    return rest[: -len("/logs")] if rest.endswith("/logs") else rest
+
+
+def _is_logs(uri: str) -> bool:
+    target = _target(uri)
+    return target is not None and target.kind == "logs"
+
+
+def _raised_at(exc: BaseException) -> str:
+    """``module.py:line`` of the innermost frame that raised ``exc``."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "?"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"

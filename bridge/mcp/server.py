@@ -1,13 +1,26 @@
-"""Build the FastMCP server: tools, resources, prompts, and tool filtering."""
+"""Build the FastMCP server: tools, resources, prompts, tool filtering, and the protocol
+errors for what the server does not serve, in our words.
+
+* an unknown method: JSON-RPC ``-32601`` (as the SDK answers), with a message that names the
+  method (cut to ~100 characters) and where to see what the server offers;
+* an unknown tool in ``tools/call``: the spec's protocol error, ``-32602`` "Unknown tool"
+  (fastmcp 4 answers a tool *result* with ``isError`` instead), naming close matches.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from fastmcp import FastMCP
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 
 from bridge import __version__
 from bridge.errors import ConfigError, close_matches
-from bridge.mcp import channel, control, live, prompts, resources, tools
+from bridge.mcp import _sdk, channel, control, live, prompts, resources, tools
 from bridge.mcp.context import BridgeContext
+from bridge.mcp.uris import QUOTE_CHARS, quote_value
 
 INSTRUCTIONS = """\
 This server is a live view of a running Tilt (tilt.dev) dev environment: its resources
@@ -17,6 +30,8 @@ get_status, then describe_resource or get_logs for the resource that matters. Su
 tilt://resources/{name} to hear about changes. If a call says Tilt is not connected, the
 answer is the last known state.
 """
+
+OFFERED: Final = "tools/list, resources/list and prompts/list say what this server offers"
 
 
 def build_server(ctx: BridgeContext) -> FastMCP:
@@ -35,7 +50,48 @@ def build_server(ctx: BridgeContext) -> FastMCP:
         control.register_write(mcp, ctx)
     resources.register(mcp, ctx)
     prompts.register(mcp, ctx)
+    _sdk.add_outermost_middleware(mcp, ProtocolErrors(mcp))
     return mcp
+
+
+class ProtocolErrors:
+    """SDK middleware: unknown methods and unknown tools answered in our words."""
+
+    def __init__(self, mcp: FastMCP) -> None:
+        self.mcp = mcp
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            if exc.code != METHOD_NOT_FOUND:
+                raise
+            raise MCPError(
+                METHOD_NOT_FOUND,
+                f"method {quote_value(ctx.method)} is not served at protocol "
+                f"{ctx.protocol_version or 'unknown'}; {OFFERED}.",
+                data=ctx.method[:QUOTE_CHARS],
+            ) from None
+        if ctx.method == "tools/call" and isinstance(result, dict) and result.get("isError"):
+            name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
+            if isinstance(name, str):
+                await self._refuse_unknown(name)
+        return result
+
+    async def _refuse_unknown(self, name: str) -> None:
+        """Raise the spec's "Unknown tool" protocol error if no tool is called ``name``
+        (only after an error result: a known tool's own error stays a tool result)."""
+        names = sorted(t.name for t in await self.mcp.list_tools())
+        if name in names:
+            return
+        matches = close_matches(name, names) if len(name) <= QUOTE_CHARS else []
+        hint = f"did you mean {', '.join(matches)}?" if matches else "tools: " + ", ".join(names)
+        raise MCPError(
+            INVALID_PARAMS,
+            f"Unknown tool: {quote_value(name)}; {hint} (tools/list describes each).",
+        )
 
 
 async def apply_tool_filters(mcp: FastMCP, ctx: BridgeContext) -> None:

@@ -16,6 +16,12 @@ low-level server, reached through :mod:`bridge.mcp._sdk`:
 The SDK derives ``resources.subscribe`` from the registered handlers, per era, so registering
 the three methods is the whole capability story — nothing is patched.
 
+What may be subscribed: a URI of at most ``max_uri_chars`` (2 KB) that ``check_uri`` accepts
+(the bridge passes :func:`bridge.mcp.uris.parse`: only its own URI shapes, a resource that does
+not exist yet included), at most ``max_subscriptions_per_session`` per connection or listen
+stream. A refusal is an MCP error in our words, quoting at most ~100 characters of the URI; a
+refused URI is stored nowhere.
+
 Connections are seen through an SDK middleware (every inbound message passes it); each
 handshake-era connection is remembered once, with a callback on its ``exit_stack`` that
 forgets it when it closes, so nothing grows without bound. A listen stream is forgotten when
@@ -45,6 +51,7 @@ from mcp.server.subscriptions import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     EmptyResult,
     SubscribeRequestParams,
@@ -58,9 +65,11 @@ from mcp_types.version import (
     MODERN_PROTOCOL_VERSIONS,
 )
 
+from bridge.errors import BridgeError
 from bridge.mcp import _sdk
 from bridge.mcp.delivery import Delivery, Notification
 from bridge.mcp.registry import LimitReached, Registry, SubscriptionStats
+from bridge.mcp.uris import MAX_URI_CHARS, quote_value
 
 log = structlog.get_logger("bridge.mcp.subscriptions")
 
@@ -88,7 +97,13 @@ class SubscriptionHub:
         max_subscriptions_per_session: int = 1000,
         max_listeners: int = 1024,
         send_timeout_s: float = 2.0,
+        max_uri_chars: int = MAX_URI_CHARS,
+        check_uri: Callable[[str], object] | None = None,
     ) -> None:
+        self.max_uri_chars = max_uri_chars
+        self.check_uri = check_uri
+        """Called with each URI a client asks for (after the length check); raising a
+        ``BridgeError`` refuses it with that message. None: any URI under the cap."""
         self._registry: Registry[Connection] = Registry(
             max_per_session=max_subscriptions_per_session, on_change=self._touch
         )
@@ -268,12 +283,17 @@ class SubscriptionHub:
                 "(stdio, or Streamable HTTP served stateful); this one cannot. Re-read the "
                 "resource when you need it, or reconnect over a stateful transport.",
             )
+        self._check(params.uri)
         try:
             self._registry.subscribe(connection, params.uri)
         except LimitReached as exc:
             raise MCPError(INVALID_REQUEST, str(exc)) from exc
         self._subscribed(frozenset({params.uri}))
-        log.debug("mcp.subscriptions.subscribed", uri=params.uri, session_id=connection.session_id)
+        log.debug(
+            "mcp.subscriptions.subscribed",
+            uri=params.uri,  # checked: at most max_uri_chars
+            session_id=connection.session_id,
+        )
         return EmptyResult()
 
     async def _on_unsubscribe(
@@ -286,7 +306,16 @@ class SubscriptionHub:
         self, ctx: ServerRequestContext[Any, Any], params: SubscriptionsListenRequestParams
     ) -> SubscriptionsListenResult:
         wanted = params.notifications
-        uris = frozenset(wanted.resource_subscriptions or ())
+        named = wanted.resource_subscriptions or ()
+        if len(named) > self._registry.max_per_session:
+            raise MCPError(
+                INVALID_REQUEST,
+                f"subscriptions/listen names {len(named)} resources; the limit per stream is "
+                f"{self._registry.max_per_session}. Listen to fewer URIs.",
+            )
+        for uri in named:
+            self._check(uri)
+        uris = frozenset(named)
         try:
             token = self._registry.add_listener(
                 uris, list_changed=bool(wanted.resources_list_changed)
@@ -298,6 +327,22 @@ class SubscriptionHub:
             return await self._listen(ctx, params)
         finally:
             self._registry.remove_listener(token)
+
+    def _check(self, uri: str) -> None:
+        """Refuse a URI over the length cap or one ``check_uri`` rejects, in our words
+        (an MCP ``INVALID_PARAMS`` error quoting at most ~100 characters of it)."""
+        if len(uri) > self.max_uri_chars:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"cannot subscribe to {quote_value(uri)}: a resource URI may have at most "
+                f"{self.max_uri_chars} characters.",
+            )
+        if self.check_uri is None:
+            return
+        try:
+            self.check_uri(uri)
+        except BridgeError as exc:
+            raise MCPError(INVALID_PARAMS, f"cannot subscribe: {exc}") from None
 
 
 def advertised_subscribe(server: FastMCP[Any], protocol_version: str) -> bool:

@@ -1,0 +1,106 @@
+"""The bridge's own resource URI shapes, checked before anything is stored or read. Pure.
+
+::
+
+    tilt://status
+    tilt://resources
+    tilt://resources/{name}         {name} percent-encoded (RFC 3986), decoded exactly once
+    tilt://resources/{name}/logs
+
+Tilt resource names are path segments (Kubernetes' ``ValidatePathSegmentName``): they never
+contain ``/`` or ``%``, so a name that decodes to either (``web%2Flogs``) can never exist and
+is refused. Any other well-formed name is accepted even if Tilt has no such resource yet: a
+subscriber may be waiting for it to appear.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import unquote
+
+from bridge.errors import BridgeError
+
+MAX_URI_CHARS: Final = 2048
+"""Longer URIs are refused before anything else looks at them."""
+
+STATUS: Final = "tilt://status"
+RESOURCES: Final = "tilt://resources"
+_PREFIX: Final = "tilt://resources/"
+_LOGS: Final = "/logs"
+SHAPES: Final = (
+    "tilt://status, tilt://resources, tilt://resources/{name} or tilt://resources/{name}/logs"
+)
+QUOTE_CHARS: Final = 100
+
+# RFC 3986 pchar: unreserved / pct-encoded / sub-delims / ":" / "@" ("/" is checked apart)
+_PCHAR: Final = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")
+
+Kind = Literal["status", "resources", "resource", "logs"]
+
+
+class UriRefused(BridgeError, ValueError):
+    """A resource URI that is not one of the bridge's shapes (message written for the model)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeUri:
+    kind: Kind
+    name: str | None = None
+    """The decoded Tilt resource name (``resource`` and ``logs`` only)."""
+
+
+def quote_value(value: str, limit: int = QUOTE_CHARS) -> str:
+    """``value`` for an error message: its repr, cut to ``limit`` characters, with its length."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value)} characters)"
+
+
+def parse(uri: str) -> BridgeUri:
+    """What ``uri`` names; ``UriRefused`` (with the reason and the shapes) if it is not ours."""
+    if len(uri) > MAX_URI_CHARS:
+        raise UriRefused(
+            f"resource URI {quote_value(uri)} is over the {MAX_URI_CHARS}-character limit; "
+            f"this server's URIs are {SHAPES}."
+        )
+    if uri == STATUS:
+        return BridgeUri("status")
+    if uri == RESOURCES:
+        return BridgeUri("resources")
+    if not uri.startswith(_PREFIX):
+        raise UriRefused(
+            f"unknown resource URI {quote_value(uri)}; this server's URIs are {SHAPES}."
+        )
+    rest = uri[len(_PREFIX) :]
+    kind: Kind = "resource"
+    if rest.endswith(_LOGS):
+        kind, rest = "logs", rest[: -len(_LOGS)]
+    return BridgeUri(kind, _decode_name(rest, uri))
+
+
+def _decode_name(encoded: str, uri: str) -> str:
+    if not encoded:
+        raise UriRefused(
+            f"resource URI {quote_value(uri)} names no resource; use {SHAPES} "
+            "(call list_resources for the names)."
+        )
+    if "/" in encoded or not _PCHAR.fullmatch(encoded):
+        raise UriRefused(
+            f"resource URI {quote_value(uri)} is not one of this server's URIs ({SHAPES}); "
+            "percent-encode the name (a space is %20, '#' is %23, '?' is %3F)."
+        )
+    try:
+        name = unquote(encoded, errors="strict")
+    except UnicodeDecodeError:
+        raise UriRefused(
+            f"resource URI {quote_value(uri)}: the name's percent-escapes are not UTF-8."
+        ) from None
+    if "/" in name or "%" in name:
+        raise UriRefused(
+            f"resource URI {quote_value(uri)} names {quote_value(name)}, which no Tilt resource "
+            "can be called (Tilt names never contain '/' or '%'); call list_resources for "
+            "the names."
+        )
+    return name
