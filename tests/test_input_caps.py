@@ -147,8 +147,10 @@ def test_uris_percent_encode_names_and_decode_once() -> None:
     assert resource_uri("my app#1?x") == "tilt://resources/my%20app%231%3Fx"
     assert logs_uri("a b") == "tilt://resources/a%20b/logs"
     assert parse_uri(resource_uri("my app#1?x")) == ("resource", "my app#1?x")
-    assert parse_uri(logs_uri("a%b")) == ("logs", "a%b")  # decoded once, not twice
-    assert parse_uri("tilt://resources/web%2Flogs") == ("resource", "web/logs")
+    # Tilt names never hold "/" or "%" (they are path segments): such URIs name nothing
+    assert parse_uri(logs_uri("a%b")) is None
+    assert parse_uri("tilt://resources/web%2Flogs") is None
+    assert parse_uri("tilt://resources/a%2520b") is None  # decoded once: "a%20b" has a "%"
     assert parse_uri("tilt://resources/a/b/logs") is None
     assert parse_uri("http://elsewhere") is None
 

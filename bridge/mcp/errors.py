@@ -154,7 +154,10 @@ class CleanErrors(Middleware):
                 if matches
                 else "tools: " + ", ".join(sorted(names))
             )
-            raise MCPError(code=t.INVALID_PARAMS, message=f"unknown tool {quote(name)}; {hint}")
+            raise MCPError(
+                code=t.INVALID_PARAMS,
+                message=f"Unknown tool: {quote(name)}; {hint} (tools/list describes each).",
+            )
         too_big = _caps(context.message.arguments or {})
         if too_big is not None:
             raise McpToolError(f"invalid arguments for {name}: {too_big}")

@@ -16,7 +16,7 @@ handler runs.
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ResourceError
@@ -33,6 +33,7 @@ from bridge.core import present
 from bridge.core.inputs import MAX_NAME
 from bridge.core.inputs import quote as quote_value
 from bridge.errors import BridgeError
+from bridge.mcp import uris
 from bridge.mcp.context import BridgeContext
 
 STATUS_URI: Final = "tilt://status"
@@ -44,7 +45,6 @@ JSON: Final = "application/json"
 
 
 PREFIX: Final = "tilt://resources/"
-MAX_URI: Final = 2048
 
 
 def _encode(name: str) -> str:
@@ -61,20 +61,13 @@ def logs_uri(name: str) -> str:
 
 def parse_uri(uri: str) -> tuple[str, str | None] | None:
     """``(kind, name)`` for one of our URIs (kind: status, resources, resource, logs;
-    name decoded once), or None. A name never holds a raw ``/``: Tilt forbids it."""
-    if uri == STATUS_URI:
-        return "status", None
-    if uri == RESOURCES_URI:
-        return "resources", None
-    if len(uri) > MAX_URI or not uri.startswith(PREFIX):
+    name decoded once), or None: the same rule subscriptions are checked with
+    (:func:`bridge.mcp.uris.parse`)."""
+    try:
+        parsed = uris.parse(uri)
+    except uris.UriRefused:
         return None
-    rest = uri[len(PREFIX) :]
-    kind = "resource"
-    if rest.endswith("/logs"):
-        kind, rest = "logs", rest[: -len("/logs")]
-    if not rest or "/" in rest:
-        return None
-    return kind, unquote(rest)
+    return parsed.kind, parsed.name
 
 
 def _json(model: BaseModel) -> str:

@@ -18,7 +18,7 @@ from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 
 from bridge import __version__
 from bridge.errors import ConfigError, close_matches
-from bridge.mcp import _sdk, channel, control, live, prompts, resources, tools
+from bridge.mcp import _sdk, channel, control, errors, live, prompts, resources, tools
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.uris import QUOTE_CHARS, quote_value
 
@@ -43,6 +43,7 @@ def build_server(ctx: BridgeContext) -> FastMCP:
         # Claude Code's channel contract: the server declares the capability.
         experimental_capabilities=channel.capability() if ctx.settings.channel_push else None,
     )
+    errors.install(mcp, ctx)  # invalid arguments and unknown URIs, in our words
     tools.register(mcp, ctx)
     live.register(mcp, ctx)
     control.register_read(mcp, ctx)

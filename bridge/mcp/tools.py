@@ -12,7 +12,6 @@ from pydantic import Field
 from bridge import grep as bounded
 from bridge.core import conditions, present
 from bridge.core.inputs import MAX_ENUM, MAX_GREP, MAX_LABEL, MAX_NAME, MAX_SINCE
-from bridge.mcp import errors
 from bridge.mcp.context import BridgeContext, model_errors
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -28,9 +27,6 @@ def schema(model: type[present.Compact]) -> dict[str, Any]:
 
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     store = ctx.store
-    # Until bridge/mcp/server.py installs it itself: clean errors for invalid arguments
-    # and unknown resource URIs (see bridge.mcp.errors).
-    errors.install(mcp, ctx)
     scanners = anyio.CapacityLimiter(SCANNERS)
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.StatusOut))
