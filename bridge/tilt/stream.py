@@ -7,7 +7,7 @@ of text frames). It translates every websockets/OS exception into
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 from urllib.parse import quote
 
@@ -29,8 +29,9 @@ class ViewSource(Protocol):
 
     async def fetch_csrf(self) -> str: ...
 
-    def open(self, csrf: str) -> AsyncIterator[str]:
-        """Connect and yield text frames until the connection ends (raise on failure)."""
+    def open(self, csrf: str) -> AsyncGenerator[str, None]:
+        """Connect and yield text frames until the connection ends (raise on failure).
+        The caller closes it with ``contextlib.aclosing``."""
         ...
 
     def reload_token(self) -> None: ...
@@ -72,7 +73,7 @@ class TiltSource:
     def reload_token(self) -> None:
         self.http.reload_token()
 
-    async def open(self, csrf: str) -> AsyncIterator[str]:
+    async def open(self, csrf: str) -> AsyncGenerator[str, None]:
         url = f"{self.ws_url}?csrf={quote(csrf)}"
         shown = self.ws_url  # the csrf stays out of messages
         try:
