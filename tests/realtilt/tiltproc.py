@@ -184,9 +184,9 @@ class RealTilt:
         assert isinstance(data, dict)
         return data
 
-    def cli(self, *args: str, check: bool = True, timeout_s: float = 30) -> str:
+    def cli(self, *args: str, check: bool = True, timeout_s: float = 30, port: bool = True) -> str:
         done = subprocess.run(
-            [self.binary, *args, "--port", str(self.port)],
+            [self.binary, *args, *(["--port", str(self.port)] if port else [])],
             cwd=self.project,
             env=self.env,
             capture_output=True,
