@@ -69,25 +69,45 @@ async def test_the_listing_is_tilt_get_uiresources(tilt: RealTilt) -> None:
         assert ours == theirs
 
 
+def describe_mismatch(ours: dict[str, Any], tilt: RealTilt, name: str) -> list[str]:
+    """What differs between describe_resource and ``tilt get uiresource``."""
+    obj = tilt.uiresource(name)
+    st: dict[str, Any] = obj["status"]  # type: ignore[assignment]
+    meta: dict[str, Any] = obj["metadata"]  # type: ignore[assignment]
+    pairs = {
+        "update_status": (ours["update_status"], st["updateStatus"]),
+        "runtime_status": (ours["runtime_status"], st["runtimeStatus"]),
+        "trigger_mode": (ours["trigger_mode"], MODES[st.get("triggerMode", 0)]),
+        "disabled": (ours["disabled"], st["disableStatus"]["state"] == "Disabled"),
+        # ours: "url (name)" when Tilt names the link
+        "endpoints": (
+            [e.split(" ")[0] for e in ours["endpoints"]],
+            [e["url"] for e in st.get("endpointLinks", [])],
+        ),
+        "labels": (sorted(ours["labels"]), sorted(meta.get("labels", {}))),
+        "conditions": (
+            {k: v.split()[0] for k, v in ours["conditions"].items()},
+            {c["type"]: c["status"] for c in st.get("conditions", [])},
+        ),
+        "last error": (
+            (ours["builds"] or [{}])[0].get("error"),
+            (st.get("buildHistory") or [{}])[0].get("error"),
+        ),
+    }
+    return [f"{k}: ours {a!r}, Tilt {b!r}" for k, (a, b) in pairs.items() if a != b]
+
+
 async def test_describe_is_tilts_uiresource(tilt: RealTilt) -> None:
     async with bridge(tilt) as b:
-        for name in ("fail", "linked", "manual", "web"):
-            ours = await b.tool("describe_resource", name=name)
-            st = status_of(tilt, name)
-            assert ours["update_status"] == st["updateStatus"], name
-            assert ours["runtime_status"] == st["runtimeStatus"], name
-            assert ours["trigger_mode"] == MODES[st.get("triggerMode", 0)], name
-            assert ours["disabled"] == (st["disableStatus"]["state"] == "Disabled"), name
-            # ours: "url (name)" when Tilt names the link
-            shown = [e.split(" ")[0] for e in ours["endpoints"]]
-            assert shown == [e["url"] for e in st.get("endpointLinks", [])], name
-            assert sorted(ours["labels"]) == sorted(
-                tilt.uiresource(name)["metadata"].get("labels", {})
-            ), name  # type: ignore[index, attr-defined]
-            theirs_cond = {c["type"]: c["status"] for c in st.get("conditions", [])}
-            assert {k: v.split()[0] for k, v in ours["conditions"].items()} == theirs_cond, name
-            if st.get("buildHistory"):
-                assert ours["builds"][0].get("error") == st["buildHistory"][0].get("error"), name
+        for name in ("fail", "linked", "manual", "web", "never-ready", "(Tiltfile)"):
+            # two live views read a moment apart: equal once neither is moving
+            diff = ["not compared"]
+            with anyio.move_on_after(DEADLINE_S):
+                while diff := describe_mismatch(
+                    await b.tool("describe_resource", name=name), tilt, name
+                ):
+                    await b.store.wait_changed(b.store.version)
+            assert not diff, (name, diff)
 
 
 async def test_logs_are_tilt_logs(tilt: RealTilt) -> None:
@@ -142,6 +162,25 @@ async def test_trigger_wait_ok_and_error_are_tilts_build_results(tilt: RealTilt)
         assert out["outcome"] == "error"
         assert st["buildHistory"][0]["error"] in out["error"]
         assert any("Build Failed" in line for line in out["log"])
+
+
+async def test_get_changes_has_every_build_by_tilts_build_id(tilt: RealTilt) -> None:
+    """`fail` fails again and again (error -> error): each build is an entry."""
+    async with bridge(tilt) as b:
+        cursor = (await b.tool("get_changes"))["cursor"]
+        for _ in range(2):
+            out = await b.tool("trigger", resource="fail", wait=True, timeout_s=DEADLINE_S)
+            assert out["outcome"] == "error"
+        changes = await b.tool("get_changes", cursor=cursor)
+        finished = [
+            t
+            for t in changes["transitions"]
+            if t["resource"] == "fail" and t["kind"] == "build_finished"
+        ]
+        history = status_of(tilt, "fail")["buildHistory"]
+        assert [t["build"] for t in finished] == [h["spanID"] for h in reversed(history[:2])]
+        assert all(t["new"] == "error" and "exit status 3" in t["error"] for t in finished)
+        assert all(t["duration_s"] >= 0 for t in finished)
 
 
 async def test_a_trigger_without_wait_reads_pending_at_once(tilt: RealTilt) -> None:
