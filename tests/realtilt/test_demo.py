@@ -164,6 +164,16 @@ async def test_trigger_wait_ok_and_error_are_tilts_build_results(tilt: RealTilt)
         assert any("Build Failed" in line for line in out["log"])
 
 
+async def test_trigger_wait_for_a_server_and_the_tiltfile(tilt: RealTilt) -> None:
+    """A serve_cmd (build:N with no update cmd) and the Tiltfile (tiltfile:(Tiltfile):N)."""
+    async with bridge(tilt) as b:
+        for name in ("ticker", "(Tiltfile)"):
+            before = {h["spanID"] for h in status_of(tilt, name).get("buildHistory", [])}
+            out = await b.tool("trigger", resource=name, wait=True, timeout_s=DEADLINE_S)
+            assert out["outcome"] == "ok", name
+            assert status_of(tilt, name)["buildHistory"][0]["spanID"] not in before, name
+
+
 async def test_get_changes_has_every_build_by_tilts_build_id(tilt: RealTilt) -> None:
     """`fail` fails again and again (error -> error): each build is an entry."""
     async with bridge(tilt) as b:
