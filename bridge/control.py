@@ -7,10 +7,9 @@ it there instead of polling.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import anyio
 import structlog
@@ -19,9 +18,16 @@ from bridge.core.logbuffer import LogLine, parse_time_us
 from bridge.core.state import State
 from bridge.errors import TiltConflict, ToolError, UnknownResource
 from bridge.store import Store
-from bridge.tilt.client import TiltHTTP
 from bridge.tilt.view import TRIGGER_MODES, Button, ButtonInput, Resource
-from bridge.waiting import Baseline, WaitResult, wait_for
+from bridge.waiting import (
+    MAX_NAME_CHARS,
+    TriggeredBuild,
+    WaitResult,
+    checked_names,
+    quoted,
+    until_connected,
+    wait_for,
+)
 
 log = structlog.get_logger("bridge.control")
 
@@ -29,6 +35,33 @@ MODE_NAMES: Final = {v: k for k, v in TRIGGER_MODES.items()}
 CONFIRM_TIMEOUT_S: Final = 10.0
 CONFLICT_WAIT_S: Final = 2.0
 DISABLED_BODY: Final = "is currently disabled"
+MAX_INPUTS: Final = 50
+MAX_INPUT_CHARS: Final = 10_000
+MAX_ARGS: Final = 100
+MAX_ARG_CHARS: Final = 4096
+
+
+class TiltWrites(Protocol):
+    """What the controller needs from Tilt's HTTP API (:class:`bridge.tilt.client.TiltHTTP`)."""
+
+    async def trigger(self, resource: str) -> str: ...
+
+    async def set_trigger_mode(self, resources: Sequence[str], mode: int) -> None: ...
+
+    async def set_tiltfile_args(self, args: Sequence[str]) -> None: ...
+
+    async def put_button_status(
+        self, name: str, metadata_json: str, inputs: Sequence[Mapping[str, object]]
+    ) -> Mapping[str, object]: ...
+
+
+def _checked_name(kind: str, name: str) -> str:
+    if len(name) > MAX_NAME_CHARS:
+        raise ToolError(
+            f"no {kind} name is longer than {MAX_NAME_CHARS} characters; got {len(name)}: "
+            f"{quoted(name)}"
+        )
+    return name
 
 
 def toggle_name(resource: str) -> str:
@@ -53,20 +86,20 @@ class ToggleResult:
 
 
 class Controller:
-    def __init__(self, store: Store, http: TiltHTTP) -> None:
+    def __init__(self, store: Store, http: TiltWrites) -> None:
         self.store = store
         self.http = http
 
     # ------------------------------------------------------------------ lookups
 
     def resource(self, name: str) -> Resource:
-        res = self.store.state.resources.get(name)
+        res = self.store.state.resources.get(_checked_name("resource", name))
         if res is None:
             raise UnknownResource("resource", name, self.store.state.resources.keys())
         return res
 
     def button(self, name: str) -> Button:
-        btn = self.store.state.buttons.get(name)
+        btn = self.store.state.buttons.get(_checked_name("button", name))
         if btn is None:
             raise UnknownResource("button", name, self.store.state.buttons.keys())
         return btn
@@ -74,21 +107,24 @@ class Controller:
     # ------------------------------------------------------------------ trigger
 
     async def trigger(self, name: str, *, wait: bool, timeout_s: float) -> TriggerResult:
+        """POST the trigger; with ``wait``, follow the stream until the build it caused
+        finishes. That build is told by what Tilt sends after the POST (a new build span
+        whose init reason is a trigger: :class:`TriggeredBuild`), never by comparing
+        Tilt's times with ours."""
+        await until_connected(self.store, min(timeout_s, CONFIRM_TIMEOUT_S))
         res = self.resource(name)
         if res.disabled:
             raise ToolError(f"resource {name!r} is disabled; call enable([{name!r}]) first")
-        baseline = Baseline.before_trigger(res, int(time.time() * 1_000_000))
+        awaited = TriggeredBuild.before(self.store.state, name)
         body = await self.http.trigger(name)
         if DISABLED_BODY in body:
             # Tilt answers 200 with this body when the resource is disabled
             raise ToolError(f"Tilt did not trigger {name!r}: {body}. Call enable first.")
+        self.store.mark_triggered(name)
         log.info("tilt.control.triggered", resource=name)
         if not wait:
             return TriggerResult(name, True, "triggered")
-        # A trigger always starts a new build: wait for that build to finish.
-        result = await wait_for(
-            self.store, [name], "build_finished", timeout_s, baselines={name: baseline}
-        )
+        result = await wait_for(self.store, [name], "build_finished", timeout_s, triggered=awaited)
         if result.timed_out:
             return TriggerResult(name, True, "timeout", wait=result)
         outcome = result.outcomes[0]
@@ -124,6 +160,7 @@ class Controller:
     # ------------------------------------------------------------------ enable / disable
 
     async def set_enabled(self, names: Sequence[str], enabled: bool) -> list[ToggleResult]:
+        names = checked_names(names)
         for name in names:
             self.resource(name)
             self.button(toggle_name(name))
@@ -133,6 +170,7 @@ class Controller:
         return results
 
     async def enable_only(self, names: Sequence[str]) -> list[ToggleResult]:
+        names = checked_names(names)
         for name in names:
             self.resource(name)
         others = [
@@ -209,11 +247,12 @@ class Controller:
         self.resource(name)
         if mode not in MODE_NAMES:
             raise ToolError(
-                f"mode must be one of {', '.join(MODE_NAMES)}; got {mode!r} "
+                f"mode must be one of {', '.join(MODE_NAMES)}; got {quoted(mode)} "
                 "(manual: build only when triggered; *_no_init: skip the initial build)"
             )
         value = MODE_NAMES[mode]
         await self.http.set_trigger_mode([name], value)
+        # Tilt overrides the mode in its engine; its UIResource shows it a frame later
         await self._await(
             lambda s: (r := s.resources.get(name)) is not None and r.trigger_mode == value
         )
@@ -222,6 +261,14 @@ class Controller:
     async def set_tiltfile_args(self, args: Sequence[str]) -> None:
         if any(not isinstance(a, str) for a in args):
             raise ToolError("args must be a list of strings")
+        if len(args) > MAX_ARGS:
+            raise ToolError(f"at most {MAX_ARGS} Tiltfile args; got {len(args)}")
+        for arg in args:
+            if len(arg) > MAX_ARG_CHARS:
+                raise ToolError(
+                    f"a Tiltfile arg is at most {MAX_ARG_CHARS} characters; got {len(arg)}: "
+                    f"{quoted(arg)}"
+                )
         await self.http.set_tiltfile_args(list(args))
 
 
@@ -232,11 +279,13 @@ def build_inputs(
     values. Returns Tilt's ``status.inputs`` list."""
     declared = {i.name: i for i in btn.inputs}
     visible = [i.name for i in btn.inputs if i.kind != "hidden"]
+    if len(given) > MAX_INPUTS:
+        raise ToolError(f"button {btn.name!r} takes at most {MAX_INPUTS} inputs; got {len(given)}")
     for key in given:
         spec = declared.get(key)
         if spec is None or (spec.kind == "hidden" and not allow_hidden):
             listed = ", ".join(visible) if visible else "none"
-            raise ToolError(f"button {btn.name!r} has no input {key!r}; its inputs: {listed}")
+            raise ToolError(f"button {btn.name!r} has no input {quoted(key)}; its inputs: {listed}")
     out: list[dict[str, object]] = []
     for spec in btn.inputs:
         value = given.get(spec.name, spec.default)
@@ -250,14 +299,21 @@ def _check(btn: Button, spec: ButtonInput, value: object) -> object:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
-            raise ToolError(f"{where} takes true or false; got {value!r}")
+            raise ToolError(f"{where} takes true or false; got {quoted(repr(value))}")
         return value
     if spec.kind == "choice":
         if value not in spec.choices:
-            raise ToolError(f"{where} must be one of {', '.join(spec.choices)}; got {value!r}")
+            raise ToolError(
+                f"{where} must be one of {', '.join(spec.choices)}; got {quoted(str(value))}"
+            )
         return value
     if value is None:
         return ""
     if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise ToolError(f"{where} takes text; got {value!r}")
-    return str(value)
+        raise ToolError(f"{where} takes text; got {quoted(repr(value))}")
+    text = str(value)
+    if len(text) > MAX_INPUT_CHARS:
+        raise ToolError(
+            f"{where} takes at most {MAX_INPUT_CHARS} characters; got {len(text)}: {quoted(text)}"
+        )
+    return text

@@ -10,23 +10,42 @@ records. A consumer remembers the last version it handled and asks for
 :meth:`changes_since`; a consumer that fell further behind than the ring gets a
 single ``reset`` change (coalescing, never unbounded). :meth:`wait_changed`
 blocks without polling until the version moves.
+
+The store also remembers, per build span of the current Tilt process, the reason Tilt
+logged when the build began (the ``fields.buildEvent: "init"`` segment, e.g.
+``Web Trigger``): that is how a triggered build is told apart from one that was already
+running, with no clock involved.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Final
 
 import anyio
 
 from bridge.core.logbuffer import DEFAULT_BUDGET, LogBuffer
-from bridge.core.state import Change, ConnectionInfo, State, Transition, apply_view, set_connection
+from bridge.core.state import (
+    Change,
+    ConnectionInfo,
+    State,
+    Transition,
+    apply_view,
+    expire_triggers,
+    mark_triggered,
+    next_trigger_deadline,
+    set_connection,
+)
 from bridge.tilt.view import View
 
 CHANGE_RING = 2048
 TRANSITION_RING = 1000
+BUILD_REASONS: Final = 4096  # init reasons kept (one per build span)
+TRIGGER_SHOWN_S: Final = 5.0
+"""How long a trigger Tilt accepted reads as ``triggered`` if the stream shows nothing."""
 
 
 class Store:
@@ -41,6 +60,7 @@ class Store:
         self.dropped_transitions_upto = 0  # newest version whose transitions left the ring
         self._event: anyio.Event | None = None
         self._new_connection = True
+        self._build_reasons: OrderedDict[str, str] = OrderedDict()
 
     @property
     def state(self) -> State:
@@ -62,10 +82,12 @@ class Store:
         state, change = apply_view(self._state, view, now=self._clock())
         if view.tilt_start_time and old_start and view.tilt_start_time != old_start:
             self.logs.new_process()
+            self._build_reasons.clear()  # span ids start again at build:1
         first = self._new_connection
         self._new_connection = False
         logs: frozenset[str] = frozenset()
         if view.log_list is not None:
+            self._note_build_reasons(view)
             delta = self.logs.apply(view.log_list)
             logs = delta.resources
         conn = state.connection
@@ -83,6 +105,37 @@ class Store:
         )
         self._publish(state, change)
         return change
+
+    def _note_build_reasons(self, view: View) -> None:
+        assert view.log_list is not None
+        for seg in view.log_list.segments:
+            if seg.build_event == "init" and seg.span_id and seg.span_id not in self._build_reasons:
+                self._build_reasons[seg.span_id] = seg.text.strip()
+                if len(self._build_reasons) > BUILD_REASONS:
+                    self._build_reasons.popitem(last=False)
+
+    def build_reason(self, span_id: str) -> str | None:
+        """What Tilt logged as the reason of build ``span_id`` (``Web Trigger``, ``Initial
+        Build``, …) in the current Tilt process; ``None`` if not seen yet."""
+        return self._build_reasons.get(span_id)
+
+    def mark_triggered(self, name: str, *, shown_s: float = TRIGGER_SHOWN_S) -> None:
+        """Tilt accepted a trigger of ``name``: it reads as triggered until the stream shows
+        the build, or for ``shown_s`` on the bridge's clock."""
+        now = self._clock()
+        state, change = mark_triggered(self._state, name, now=now, until=now + shown_s)
+        if state is not self._state:
+            self._publish(state, change)
+
+    def expire_triggers(self) -> None:
+        expired = expire_triggers(self._state, self._clock())
+        if expired is not None:
+            self._publish(*expired)
+
+    def trigger_deadline_in(self) -> float | None:
+        """Seconds until the next pending trigger expires (``None``: none pending)."""
+        deadline = next_trigger_deadline(self._state)
+        return None if deadline is None else max(0.0, deadline - self._clock())
 
     def set_connection(self, info: ConnectionInfo) -> Change:
         state, change = set_connection(self._state, info)

@@ -12,6 +12,14 @@ state, and followed by a delay from :mod:`bridge.core.backoff`:
   token file, back off to the cap (no retry storm);
 * anything else → jittered, capped exponential backoff.
 
+Any other exception in one connection (a decoder or reducer bug) is logged once and
+the watcher goes on. The frame generator is always closed (``contextlib.aclosing``), so
+the websocket is shut even when the loop body raises.
+
+Alongside the connection loop the watcher ends pending triggers whose deadline passed
+(:meth:`Store.expire_triggers`), so a trigger Tilt never showed stops reading as
+triggered even when no frame arrives.
+
 Cancellation (shutdown) always propagates.
 """
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Final
 
@@ -71,6 +80,8 @@ class Watcher:
             fields["since"] = self._clock()
         if error is not None:
             fields["last_error"] = error
+        elif state == "connected":
+            fields["last_error"] = None  # a good connection answers the last failure
         self.store.set_connection(replace(info, **fields))  # type: ignore[arg-type]
 
     def _report(self, event: str, message: str, **kw: object) -> None:
@@ -86,7 +97,25 @@ class Watcher:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run forever. ``task_status.started()`` fires before the first attempt."""
         self._set("connecting")
-        task_status.started()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._expire_triggers)
+            task_status.started()
+            await self._connect_forever()
+
+    async def _expire_triggers(self) -> None:
+        """End pending triggers at their deadline, with or without frames arriving."""
+        store = self.store
+        while True:
+            delay = store.trigger_deadline_in()
+            version = store.version
+            if delay is None:
+                await store.wait_changed(version)
+                continue
+            with anyio.move_on_after(delay):
+                await store.wait_changed(version)
+            store.expire_triggers()
+
+    async def _connect_forever(self) -> None:
         backoff = delays(self.policy, self._rng)
         retry_now = False
         while True:
@@ -97,21 +126,22 @@ class Watcher:
                 csrf = await self.source.fetch_csrf()
                 stage = "websocket"
                 self.store.new_connection()
-                async for raw in self.source.open(csrf):
-                    await self._handle(raw)
-                    if not live:
-                        # connected once the first (complete) view is in the cache, so
-                        # no reader sees "connected" next to the previous state
-                        live = True
-                        info = self.store.state.connection
-                        self._set(
-                            "connected",
-                            attempts=0,
-                            connections=info.connections + 1,
-                            frames=1,
-                        )
-                        log.info("tilt.stream.connected", url=self.url)
-                        self._last_error = None
+                async with aclosing(self.source.open(csrf)) as frames:
+                    async for raw in frames:
+                        await self._handle(raw)
+                        if not live:
+                            # connected once the first (complete) view is in the cache, so
+                            # no reader sees "connected" next to the previous state
+                            live = True
+                            info = self.store.state.connection
+                            self._set(
+                                "connected",
+                                attempts=0,
+                                connections=info.connections + 1,
+                                frames=1,
+                            )
+                            log.info("tilt.stream.connected", url=self.url)
+                            self._last_error = None
                 # the async for ended: Tilt closed cleanly; handled like any drop
                 raise StreamClosed(f"Tilt closed the connection to {self.url}", 1000)  # noqa: TRY301
             except TiltAuthError as exc:
@@ -133,7 +163,10 @@ class Watcher:
                 self._set("disconnected", error=str(exc), attempts=self._attempts() + 1)
             except Exception as exc:  # the watcher never dies; say what happened
                 message = f"unexpected {exc.__class__.__name__}: {exc}"
-                log.exception("tilt.stream.unexpected_error", error=message, url=self.url)
+                if message != self._last_error:
+                    log.exception("tilt.stream.unexpected_error", error=message, url=self.url)
+                else:
+                    log.debug("tilt.stream.unexpected_error", error=message, url=self.url)
                 self._last_error = message
                 self._set("disconnected", error=message, attempts=self._attempts() + 1)
             retry_now = False

@@ -219,3 +219,18 @@ async def test_tilt_down_is_a_clear_error() -> None:
         await tilt.stop()
         with pytest.raises(ToolError, match="is 'tilt up' running"):
             await tool(c, "trigger", resource="manual")
+
+
+async def test_control_arguments_are_capped_and_errors_quote_little() -> None:
+    """A megabyte name or ten thousand names get a short error, not an echo."""
+    async with FakeTilt() as tilt, client_for(tilt) as (c, _):
+        for name, args in (
+            ("trigger", {"resource": "x" * 1_000_000}),
+            ("enable", {"resources": [f"r{i}" for i in range(10_000)]}),
+            ("disable", {"resources": ["y" * 100_000]}),
+            ("click_button", {"name": "ok-hello", "inputs": {"WHO": "z" * 100_000}}),
+            ("set_tiltfile_args", {"args": ["a"] * 1000}),
+        ):
+            with pytest.raises(ToolError) as err:
+                await c.call_tool(name, args)
+            assert len(str(err.value)) < 300, name

@@ -10,6 +10,7 @@ import itertools
 import json
 import random
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import anyio
@@ -204,3 +205,82 @@ async def test_tilt_restart_resets_state_to_the_new_process() -> None:
     await run_until_done(script, store)
     assert store.state.tilt_start_time == "2026-11-26T21:01:31.600620Z"
     assert store.state.connection.connections == 2
+
+
+@pytest.mark.anyio
+async def test_a_good_connection_clears_the_last_error() -> None:
+    script = Script(steps=[TiltUnreachable("tilt is not reachable at ws://tilt"), [FRAMES[0]]])
+    store = Store()
+    await run_until_done(script, store)
+    assert store.state.connection.state == "connected"
+    assert store.state.connection.last_error is None
+
+
+class BrokenStore(Store):
+    """Our own store, failing on its first frame (a reducer bug, say)."""
+
+    failures = 1
+
+    def apply_frame(self, view: object) -> object:  # type: ignore[override]
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("reducer bug")
+        return super().apply_frame(view)  # type: ignore[arg-type]
+
+
+@dataclass
+class Closing(Script):
+    """A script whose frame generators note when they are closed."""
+
+    closed: list[float] = field(default_factory=list)
+
+    async def open(self, csrf: str) -> AsyncIterator[str]:
+        try:
+            async with aclosing(super().open(csrf)) as inner:  # type: ignore[type-var]
+                async for item in inner:
+                    yield item
+        finally:
+            self.closed.append(anyio.current_time())
+
+
+@pytest.mark.anyio
+async def test_the_frame_generator_is_closed_when_a_frame_cannot_be_handled() -> None:
+    script = Closing(steps=[[FRAMES[0], FRAMES[1]], [FRAMES[0]]])
+    store = BrokenStore()
+    await run_until_done(script, store)
+    # closed at once, before the retry (not whenever the garbage collector gets to it)
+    assert script.closed[0] <= script.attempts[1][0]
+    assert store.state.connection.connected
+
+
+@pytest.mark.anyio
+async def test_the_same_unexpected_error_is_logged_once() -> None:
+    store = BrokenStore()
+    store.failures = 3
+    script = Script(steps=[[FRAMES[0]], [FRAMES[0]], [FRAMES[0]], [FRAMES[0]]])
+    with capture_logs() as logs:
+        await run_until_done(script, store)
+    loud = [
+        e
+        for e in logs
+        if e["event"] == "tilt.stream.unexpected_error" and e["log_level"] != "debug"
+    ]
+    assert len(loud) == 1
+    assert store.state.connection.connected
+
+
+@pytest.mark.anyio
+async def test_a_trigger_tilt_never_shows_stops_reading_triggered_after_5s() -> None:
+    script = Script(steps=[[FRAMES[0]]])
+    store = Store(clock=anyio.current_time)
+    watcher = Watcher(store, script, url="ws://tilt/ws/view", policy=NO_JITTER)
+    async with anyio.create_task_group() as tg:
+        await tg.start(watcher.run)
+        await script.done.wait()
+        store.mark_triggered("manual")
+        marked_at = anyio.current_time()
+        assert store.state.resources["manual"].triggered
+        while store.state.resources["manual"].triggered:
+            await store.wait_changed(store.version)
+        assert anyio.current_time() - marked_at == pytest.approx(5.0)
+        tg.cancel_scope.cancel()

@@ -65,10 +65,14 @@ def problem_text(res: Resource, logs: LogBuffer) -> str | None:
         what = "runtime error" if res.runtime_status == "error" else "update error"
         return what + (": " + one_line(line.text) if line is not None else "")
     if state == "pending":
+        if res.triggered:
+            return "triggered; Tilt accepted it and has not started the build yet"
         if res.queued:
             return "queued for a build"
         if res.runtime_status == "pending":
-            return "running, not ready yet (readiness probe pending)"
+            # Tilt's UI says "Pending" and nothing more: a UIResource does not say whether a
+            # readiness probe exists (``ticker`` has none and is pending while it starts)
+            return "runtime pending (not ready yet)"
         return "build pending" + (" (files changed)" if res.has_pending_changes else "")
     if state == "waiting" and res.waiting is not None:
         on = ", ".join(res.waiting.on)

@@ -9,6 +9,17 @@ caller passes ``now``). Rules (tilt-protocol.md §3):
 * a tombstone (``metadata.deletionTimestamp``) deletes;
 * a changed ``tiltStartTime`` means Tilt restarted: everything is reset.
 
+Builds are identified by what Tilt sends: the span id (``build:N``, numbered per Tilt
+process) of ``currentBuild`` and ``buildHistory``. A span the previous snapshot did not
+hold is a build that started; one newly in ``buildHistory`` is a build that finished,
+whatever ``updateStatus`` did (a rebuild coalesced into one ``ok`` → ``ok`` frame is
+still two entries in the change feed).
+
+A trigger Tilt accepted (``POST /api/trigger`` answered 200) is shown at once: the
+resource reads ``triggered`` (``queued``, ``pending``) until a frame shows the new build
+(a span not held when the trigger was sent, ``queued`` or a build status) or its
+deadline passes (:func:`expire_triggers`). Deadlines are on the bridge's clock only.
+
 Logs live in :mod:`bridge.core.logbuffer` and are applied by :mod:`bridge.store`.
 """
 
@@ -16,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import MappingProxyType
 from typing import Final
 
@@ -29,6 +41,10 @@ def _empty_resources() -> Mapping[str, Resource]:
 
 
 def _empty_buttons() -> Mapping[str, Button]:
+    return MappingProxyType({})
+
+
+def _empty_triggers() -> Mapping[str, PendingTrigger]:
     return MappingProxyType({})
 
 
@@ -57,10 +73,22 @@ class Transition:
     version: int
     time: float
     resource: str
-    kind: str  # update | runtime | disable | added | removed
+    kind: str  # update | runtime | disable | added | removed | build_started | build_finished
     old: str
-    new: str
+    new: str  # for build_finished: ok | error
     error: str | None = None
+    build: str | None = None  # Tilt's span id of the build (build_* kinds)
+    tilt_time: str | None = None  # Tilt's own start/finish time of that build
+    duration_s: float | None = None  # finishTime - startTime, both Tilt's clock
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTrigger:
+    """A trigger Tilt accepted whose build the stream does not show yet."""
+
+    resource: Resource  # Tilt's latest copy (shown with ``triggered`` on top)
+    known_builds: frozenset[str]  # build span ids held when the trigger was sent
+    until: float  # the bridge's clock: stop showing it after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +102,7 @@ class State:
     buttons: Mapping[str, Button] = field(default_factory=_empty_buttons)
     session: Session | None = None
     connection: ConnectionInfo = field(default_factory=ConnectionInfo)
+    triggers: Mapping[str, PendingTrigger] = field(default_factory=_empty_triggers)
 
     def ordered(self) -> list[Resource]:
         """Resources in Tilt's own order (the ``(Tiltfile)`` first)."""
@@ -135,16 +164,103 @@ class Change:
         )
 
 
-def _transitions(
-    version: int, now: float, old: Resource | None, new: Resource | None
+def build_spans(res: Resource | None) -> frozenset[str]:
+    """The build span ids a resource shows (running and finished)."""
+    if res is None:
+        return frozenset()
+    spans = {b.span_id for b in res.build_history if b.span_id}
+    if res.current_build is not None and res.current_build.span_id:
+        spans.add(res.current_build.span_id)
+    return frozenset(spans)
+
+
+def _duration_s(start: str | None, finish: str | None) -> float | None:
+    if not start or not finish:
+        return None
+    try:
+        delta = datetime.fromisoformat(finish) - datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    return round(delta.total_seconds(), 3)
+
+
+def _build_transitions(
+    version: int, now: float, old: Resource | None, new: Resource
 ) -> list[Transition]:
+    """Builds started and finished between ``old`` and ``new``, oldest first, by span id."""
+    old_finished = {b.span_id for b in old.build_history} if old is not None else set()
+    old_all = build_spans(old)
+    out: list[Transition] = []
+    for rec in reversed(new.build_history):  # Tilt lists newest first
+        if not rec.span_id or rec.span_id in old_finished:
+            continue
+        if rec.span_id not in old_all:
+            out.append(
+                Transition(
+                    version,
+                    now,
+                    new.name,
+                    "build_started",
+                    "",
+                    "started",
+                    build=rec.span_id,
+                    tilt_time=rec.start_time,
+                )
+            )
+        out.append(
+            Transition(
+                version,
+                now,
+                new.name,
+                "build_finished",
+                "started",
+                "error" if rec.error else "ok",
+                error=rec.error,
+                build=rec.span_id,
+                tilt_time=rec.finish_time,
+                duration_s=_duration_s(rec.start_time, rec.finish_time),
+            )
+        )
+    cur = new.current_build
+    if cur is not None and cur.span_id and cur.span_id not in old_all:
+        out.append(
+            Transition(
+                version,
+                now,
+                new.name,
+                "build_started",
+                "",
+                "started",
+                build=cur.span_id,
+                tilt_time=cur.start_time,
+            )
+        )
+    return out
+
+
+def _transitions(
+    version: int,
+    now: float,
+    old: Resource | None,
+    new: Resource | None,
+    *,
+    first: bool,
+    restarted: bool,
+) -> list[Transition]:
+    """Status changes and builds. ``first``: the first view the bridge ever got (the builds
+    so far are history, not news). ``restarted``: a new Tilt process, whose span ids
+    start again at ``build:1``, so the old snapshot's spans say nothing about it."""
+    if new is not None and not first:
+        builds = _build_transitions(version, now, None if restarted else old, new)
+    else:
+        builds = []
     if old is None and new is not None:
-        return [Transition(version, now, new.name, "added", "", new.update_status)]
+        return [Transition(version, now, new.name, "added", "", new.update_status), *builds]
     if new is None and old is not None:
         return [Transition(version, now, old.name, "removed", old.update_status, "")]
     if old is None or new is None:
         return []
-    out: list[Transition] = []
+    out = builds
     if old.update_status != new.update_status:
         error = new.build_history[0].error if new.build_history else None
         out.append(
@@ -197,6 +313,7 @@ def apply_view(state: State, view: View, *, now: float = 0.0) -> tuple[State, Ch
         else:
             base_buttons[btn.name] = btn
 
+    triggers = _settle_triggers(state, base_resources, now, drop_all=restarted)
     old_res = state.resources
     changed = {
         name
@@ -207,7 +324,16 @@ def apply_view(state: State, view: View, *, now: float = 0.0) -> tuple[State, Ch
     removed = frozenset(n for n in changed if n not in base_resources)
     transitions: list[Transition] = []
     for name in sorted(changed):
-        transitions.extend(_transitions(version, now, old_res.get(name), base_resources.get(name)))
+        transitions.extend(
+            _transitions(
+                version,
+                now,
+                old_res.get(name),
+                base_resources.get(name),
+                first=state.tilt_start_time is None and not state.loaded,
+                restarted=restarted,
+            )
+        )
     changed_buttons = frozenset(
         name
         for name in base_buttons.keys() | state.buttons.keys()
@@ -222,6 +348,7 @@ def apply_view(state: State, view: View, *, now: float = 0.0) -> tuple[State, Ch
         resources=MappingProxyType(base_resources),
         buttons=MappingProxyType(base_buttons),
         session=session,
+        triggers=MappingProxyType(triggers),
     )
     change = Change(
         version=version,
@@ -234,6 +361,106 @@ def apply_view(state: State, view: View, *, now: float = 0.0) -> tuple[State, Ch
         transitions=tuple(transitions),
     )
     return new_state, change
+
+
+def _shows_new_build(res: Resource, known: frozenset[str]) -> bool:
+    """Tilt's copy of a triggered resource shows the trigger's effect: the resource is in
+    Tilt's trigger queue, a build is pending or running, or a build we did not hold."""
+    return (
+        res.queued
+        or res.update_status in ("pending", "in_progress")
+        or not build_spans(res) <= known
+    )
+
+
+def _overlay(res: Resource) -> Resource:
+    """How a triggered resource reads until Tilt shows the build (what Tilt itself shows
+    once it publishes its trigger queue: ``queued``, ``pending``)."""
+    return replace(res, triggered=True, queued=True, update_status="pending")
+
+
+def _settle_triggers(
+    state: State, resources: dict[str, Resource], now: float, *, drop_all: bool
+) -> dict[str, PendingTrigger]:
+    """Keep (and re-apply to ``resources``) the pending triggers Tilt has not answered yet.
+    Mutates ``resources``; returns the triggers still pending."""
+    out: dict[str, PendingTrigger] = {}
+    if drop_all:
+        return out
+    for name, pending in state.triggers.items():
+        res = resources.get(name)
+        if res is None or res.disabled or now >= pending.until:
+            continue
+        if _shows_new_build(res, pending.known_builds):
+            continue
+        out[name] = replace(pending, resource=res)
+        resources[name] = _overlay(res)
+    return out
+
+
+def _with_resources(
+    state: State,
+    resources: dict[str, Resource],
+    triggers: dict[str, PendingTrigger],
+    now: float,
+) -> tuple[State, Change]:
+    version = state.version + 1
+    changed = frozenset(
+        n
+        for n in resources.keys() | state.resources.keys()
+        if resources.get(n) != state.resources.get(n)
+    )
+    transitions: list[Transition] = []
+    for name in sorted(changed):
+        transitions.extend(
+            _transitions(
+                version,
+                now,
+                state.resources.get(name),
+                resources.get(name),
+                first=False,
+                restarted=False,
+            )
+        )
+    new_state = replace(
+        state,
+        version=version,
+        resources=MappingProxyType(resources),
+        triggers=MappingProxyType(triggers),
+    )
+    return new_state, Change(version, resources=changed, transitions=tuple(transitions))
+
+
+def mark_triggered(state: State, name: str, *, now: float, until: float) -> tuple[State, Change]:
+    """Tilt accepted a trigger of ``name``: show it as triggered until the stream shows the
+    build or ``until`` (the bridge's clock) passes."""
+    res = state.resources.get(name)
+    if res is None:
+        return state, Change(state.version)
+    current = state.triggers.get(name)
+    tilt_copy = current.resource if current is not None else res
+    pending = PendingTrigger(tilt_copy, build_spans(tilt_copy), until)
+    resources = dict(state.resources)
+    resources[name] = _overlay(tilt_copy)
+    triggers = dict(state.triggers)
+    triggers[name] = pending
+    return _with_resources(state, resources, triggers, now)
+
+
+def expire_triggers(state: State, now: float) -> tuple[State, Change] | None:
+    """Drop triggers whose deadline passed (the bridge's clock); ``None`` if none did."""
+    expired = [n for n, p in state.triggers.items() if now >= p.until]
+    if not expired:
+        return None
+    resources = dict(state.resources)
+    triggers = dict(state.triggers)
+    for name in expired:
+        resources[name] = triggers.pop(name).resource
+    return _with_resources(state, resources, triggers, now)
+
+
+def next_trigger_deadline(state: State) -> float | None:
+    return min((p.until for p in state.triggers.values()), default=None)
 
 
 def set_connection(state: State, info: ConnectionInfo) -> tuple[State, Change]:

@@ -17,6 +17,7 @@ from bridge.core.present import Compact
 from bridge.errors import ToolError
 from bridge.mcp.context import BridgeContext, model_errors
 from bridge.mcp.tools import READ_ONLY, schema
+from bridge.waiting import not_connected_text
 
 WRITE_TOOLS: Final = frozenset(
     {"trigger", "enable", "disable", "click_button", "set_trigger_mode", "set_tiltfile_args"}
@@ -126,6 +127,10 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         """Rebuild a resource now (like the ↻ button). With wait=true, follow Tilt's stream
         until that build finishes and return ok, or the error with the build's log lines."""
         result = await control.trigger(resource, wait=wait, timeout_s=timeout_s)
+        if result.wait is not None and result.wait.timed_out and not result.wait.connected:
+            raise ToolError(
+                "Tilt accepted the trigger, then: " + not_connected_text(ctx.store.state, timeout_s)
+            )
         lines = None
         if result.outcome in ("error", "timeout"):
             lines = [
@@ -211,7 +216,5 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         args: Annotated[list[str], Field(description="arguments after -- in `tilt up -- …`")],
     ) -> ArgsOut:
         """Set the Tiltfile's arguments; Tilt reloads the Tiltfile (resources may change)."""
-        if len(args) > 100:
-            raise ToolError("at most 100 Tiltfile args")
         await control.set_tiltfile_args(args)
         return ArgsOut(args=list(args), note="Tilt reloads the Tiltfile; watch get_status")

@@ -35,12 +35,17 @@ class WaitOut(Compact):
 
 
 class TransitionOut(Compact):
-    time: str
+    time: str = Field(description="when the bridge saw it (the bridge's clock)")
     resource: str
-    kind: str
+    kind: str = Field(
+        description="update | runtime | disable | added | removed | build_started | build_finished"
+    )
     old: str
-    new: str
+    new: str = Field(description="the new status; for build_finished: ok or error")
     error: str | None = None
+    build: str | None = Field(None, description="Tilt's build id (span), for build_* kinds")
+    tilt_time: str | None = Field(None, description="Tilt's start/finish time of the build")
+    duration_s: float | None = Field(None, description="the build's duration (Tilt's times)")
 
 
 class ChangesOut(Compact):
@@ -85,7 +90,8 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
         call trigger(wait=true) instead of trigger then wait_for."""
         if condition not in waiting.CONDITIONS:
             raise ToolError(
-                f"condition must be one of {', '.join(waiting.CONDITIONS)}; got {condition!r}"
+                f"condition must be one of {', '.join(waiting.CONDITIONS)}; "
+                f"got {waiting.quoted(condition)}"
             )
 
         async def progress(done: int, total: int, message: str) -> None:
@@ -93,6 +99,8 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                 await ctx.report_progress(done, total, message)
 
         result = await waiting.wait_for(store, resources, condition, timeout_s, progress=progress)
+        if result.timed_out and not result.connected:
+            raise ToolError(waiting.not_connected_text(store.state, timeout_s))
         items = []
         for o in result.outcomes:
             lines = None
@@ -127,8 +135,10 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
             str | None, Field(description="the cursor from the previous call; omit the first time")
         ] = None,
     ) -> ChangesOut:
-        """What changed since you last looked: status transitions and new WARN/ERROR log
-        lines, with the cursor for next time. For clients without push notifications."""
+        """What changed since you last looked: status transitions, every build started and
+        finished (by Tilt's build id, with result, duration and error, even when the status
+        stayed the same) and new WARN/ERROR log lines, with the cursor for next time. For
+        clients without push notifications."""
         version = store.version
         seq = store.logs.last_seq()
         new_cursor = f"{version}.{seq}"
@@ -161,6 +171,9 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                     old=t.old,
                     new=t.new,
                     error=conditions.one_line(t.error) if t.error else None,
+                    build=t.build,
+                    tilt_time=t.tilt_time,
+                    duration_s=t.duration_s,
                 )
                 for t in transitions
             ],

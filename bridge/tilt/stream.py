@@ -7,8 +7,8 @@ of text frames). It translates every websockets/OS exception into
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncGenerator
+from typing import Final, Protocol
 from urllib.parse import quote
 
 import anyio
@@ -23,14 +23,17 @@ from websockets.exceptions import (
 from bridge.errors import TiltAuthError, TiltError, TiltUnreachable
 from bridge.tilt.client import TiltHTTP
 
+CLOSE_TIMEOUT_S: Final = 2.0
+
 
 class ViewSource(Protocol):
     """The seam between the watcher and Tilt; tests pass their own."""
 
     async def fetch_csrf(self) -> str: ...
 
-    def open(self, csrf: str) -> AsyncIterator[str]:
-        """Connect and yield text frames until the connection ends (raise on failure)."""
+    def open(self, csrf: str) -> AsyncGenerator[str, None]:
+        """Connect and yield text frames until the connection ends (raise on failure).
+        The caller closes it with ``contextlib.aclosing``."""
         ...
 
     def reload_token(self) -> None: ...
@@ -72,14 +75,14 @@ class TiltSource:
     def reload_token(self) -> None:
         self.http.reload_token()
 
-    async def open(self, csrf: str) -> AsyncIterator[str]:
+    async def open(self, csrf: str) -> AsyncGenerator[str, None]:
         url = f"{self.ws_url}?csrf={quote(csrf)}"
         shown = self.ws_url  # the csrf stays out of messages
         try:
             # No Origin header (Tilt compares it with Host character for character), no
             # compression (Tilt offers none), a frame limit far above Tilt's 3.9 MB, and
             # client pings (Tilt answers them) so a silent server is noticed.
-            async with connect(
+            ws = await connect(
                 url,
                 max_size=self.max_frame_bytes,
                 open_timeout=self.open_timeout_s,
@@ -87,8 +90,9 @@ class TiltSource:
                 ping_timeout=self.ping_timeout_s,
                 compression=None,
                 user_agent_header="tilt-mcp-bridge",
-                close_timeout=2,
-            ) as ws:
+                close_timeout=CLOSE_TIMEOUT_S,
+            )
+            try:
                 # Tilt sends its complete view at once; a server that accepts and then
                 # says nothing is treated as down. Later silences are caught by pings.
                 try:
@@ -102,6 +106,12 @@ class TiltSource:
                 yield _text(first)
                 async for message in ws:
                     yield _text(message)
+            finally:
+                # Closed on every exit, cancellation (shutdown) included: shielded with a
+                # deadline, then the socket is dropped whatever the close handshake did.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+                    await ws.close()
+                ws.transport.abort()
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status == 403:

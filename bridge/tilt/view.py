@@ -116,6 +116,7 @@ class Resource:
     compose_health: str | None = None
     conditions: tuple[Condition, ...] = ()
     deleted: bool = False
+    triggered: bool = False  # set by the bridge, not Tilt: a trigger Tilt accepted, not yet shown
 
     @property
     def disabled(self) -> bool:
@@ -162,7 +163,9 @@ class Button:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """The ``UISession`` named Tiltfile."""
+    """The ``UISession`` named Tiltfile. ``version`` is spelled as Tilt prints it
+    (``v0.37.6-dev``: ``runningTiltBuild.version`` plus ``-dev`` for a dev build, as in
+    Tilt's ``TiltBuild.HumanBuildStamp``)."""
 
     version: str | None = None
     commit_sha: str | None = None
@@ -407,8 +410,12 @@ def _decode_button(raw: object) -> Button:
 def _decode_session(raw: object) -> Session:
     st = _obj(_obj(raw).get("status"))
     build = _obj(st.get("runningTiltBuild"))
+    version = _opt_str(build.get("version"))
+    if version is not None:
+        version = ("" if version.startswith("v") else "v") + version
+        version += "-dev" if _bool(build.get("dev")) and not version.endswith("-dev") else ""
     return Session(
-        version=_opt_str(build.get("version")),
+        version=version,
         commit_sha=_opt_str(build.get("commitSHA")),
         build_date=_opt_str(build.get("date")),
         tilt_start_time=_opt_str(st.get("tiltStartTime")),
