@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import TextIO
 
 import anyio
@@ -107,13 +107,10 @@ async def fetch_once(settings: Settings, timeout_s: float = 10.0) -> Store:
         )
         with anyio.fail_after(timeout_s):
             csrf = await source.fetch_csrf()
-            frames = source.open(csrf)
-            try:
+            async with aclosing(source.open(csrf)) as frames:
                 async for raw in frames:
                     store.apply_frame(decode_view(raw))
                     break
-            finally:
-                await frames.aclose()  # type: ignore[attr-defined]
     finally:
         await http.aclose()
     return store

@@ -124,7 +124,7 @@ CLICKED = "2026-11-27T10:00:00.123456Z"
 def test_recordings_are_bundled_and_parsed() -> None:
     names = recording_names()
     assert names[0] == "01-startup"
-    assert len(names) == 9
+    assert len(names) == 11  # 01-09 from the first recording, 10-11 recorded for issue 11
     rec = load_recording("09-tilt-restart")
     assert len(rec.connections) == 2
     before, after = rec.connections

@@ -57,7 +57,7 @@ async def call(c: Client, tool: str, /, **args: object) -> dict:
 @pytest.mark.anyio
 async def test_get_status_is_compact_and_names_every_problem(client: Client) -> None:
     out = await call(client, "get_status")
-    assert out["tilt_version"] == "0.37.6"
+    assert out["tilt_version"] == "v0.37.6-dev"  # as Tilt prints it (runningTiltBuild.dev)
     assert out["connection"]["state"] == "connected"
     assert "stale" not in out
     assert out["resources"] == 15
@@ -279,5 +279,5 @@ def test_status_table_for_the_cli() -> None:
     from bridge.app import format_table
 
     table = format_table(loaded_store(), time.time())
-    assert table.splitlines()[0].startswith("Tilt 0.37.6: 15 resources")
+    assert table.splitlines()[0].startswith("Tilt v0.37.6-dev: 15 resources")
     assert any(line.startswith("fail ") and "build failed" in line for line in table.splitlines())

@@ -136,11 +136,6 @@ async def test_since_and_level_are_api_view(tilt: RealTilt) -> None:
         assert texts(since["lines"]) == after
 
 
-@pytest.mark.xfail(
-    reason="issue 11 item 1 (Tilt's build/runtime rule) is the log-buffer owner's change, "
-    "not on this branch yet",
-    strict=False,
-)
 async def test_source_is_tilt_logs_source(tilt: RealTilt) -> None:
     async with bridge(tilt) as b:
         for source in ("runtime", "build"):
