@@ -73,7 +73,7 @@ class Watcher:
 
     # ------------------------------------------------------------------ state
 
-    def _set(self, state: str, *, error: str | None = None, **extra: int) -> None:
+    def _set(self, state: str, *, error: str | None = None, **extra: float) -> None:
         info = self.store.state.connection
         fields: dict[str, object] = {"state": state, "url": self.url, **extra}
         if state != info.state:
@@ -139,6 +139,9 @@ class Watcher:
                                 attempts=0,
                                 connections=info.connections + 1,
                                 frames=1,
+                                tilt_clock_offset_s=float(
+                                    getattr(self.source, "clock_offset_s", 0.0)
+                                ),
                             )
                             log.info("tilt.stream.connected", url=self.url)
                             self._last_error = None

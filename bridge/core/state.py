@@ -60,6 +60,9 @@ class ConnectionInfo:
     connections: int = 0  # successful connections so far
     frames: int = 0  # frames applied on this connection
     bad_frames: int = 0  # frames skipped because they could not be decoded
+    # Tilt's clock minus ours, measured at connect from the HTTP Date header (1 s
+    # resolution). `since=5m` counts back from Tilt's now, not ours: the two may differ.
+    tilt_clock_offset_s: float = 0.0
 
     @property
     def connected(self) -> bool:

@@ -17,8 +17,9 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Final, TypeAlias
 
 import anyio
@@ -565,7 +566,9 @@ class FakeTilt:
     async def _http(self, request: HTTPRequest) -> HTTPResponse:
         response = await self._route(request)
         self._record(request, response.status)
-        return response
+        # Go's net/http stamps every answer with the server's clock, as Tilt's does
+        date = format_datetime(self._clock().astimezone(UTC), usegmt=True)
+        return replace(response, headers=(*response.headers, ("date", date)))
 
     async def _route(self, request: HTTPRequest) -> HTTPResponse:
         path = request.path

@@ -8,8 +8,10 @@ Every request carries ``X-Tilt-Token`` and no ``Origin`` header (tilt-protocol.m
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Final
 
 import httpx2
@@ -33,6 +35,20 @@ AUTH_HINT: Final = (
 )
 
 
+def server_offset_s(date_header: str | None, now: float) -> float | None:
+    """Tilt's clock minus ours, from an HTTP ``Date`` header (whole seconds: the middle of
+    that second is taken), or None without a usable header."""
+    if not date_header:
+        return None
+    try:
+        server = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    if server.tzinfo is None:
+        return None
+    return server.timestamp() + 0.5 - now
+
+
 def click_timestamp(now: datetime | None = None) -> str:
     """``lastClickedAt`` with exactly six fractional digits, as Tilt's web UI sends."""
     now = now or datetime.now(UTC)
@@ -42,8 +58,20 @@ def click_timestamp(now: datetime | None = None) -> str:
 class TiltHTTP:
     """An async client for one Tilt (``http://host:port``)."""
 
-    def __init__(self, base_url: str, token: TokenSource, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: TokenSource,
+        *,
+        timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.base_url = base_url
+        self._clock = clock
+        self.clock_offset_s = 0.0
+        """Tilt's clock minus ours, from the ``Date`` of Tilt's latest answer (0 until one).
+        Used where the bridge must speak in Tilt's time (a button's click time); Tilt's own
+        times are never compared with ours."""
         self._token_source = token
         self._token: Secret | None = token.read()
         # Tilt's HUD serves plain http:// only, and so does every URL we build; with no
@@ -98,6 +126,9 @@ class TiltHTTP:
                 f"tilt is not reachable at {self.base_url} ({exc.__class__.__name__}); "
                 "is 'tilt up' running?"
             ) from exc
+        offset = server_offset_s(resp.headers.get("date"), self._clock())
+        if offset is not None:
+            self.clock_offset_s = offset
         if resp.status_code in expect:
             return resp
         text = _short(resp.text)
@@ -155,7 +186,12 @@ class TiltHTTP:
         clicked_at: str | None = None,
     ) -> Mapping[str, object]:
         """Click a UIButton: PUT its status with the latest metadata (409 if stale)."""
-        status: dict[str, object] = {"lastClickedAt": clicked_at or click_timestamp()}
+        status: dict[str, object] = {
+            "lastClickedAt": clicked_at
+            or click_timestamp(
+                datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)  # on Tilt's clock
+            )
+        }
         if inputs:
             status["inputs"] = list(inputs)
         body = {"metadata": json.loads(metadata_json), "status": status}

@@ -72,6 +72,11 @@ class TiltSource:
     async def fetch_csrf(self) -> str:
         return await self.http.fetch_csrf()
 
+    @property
+    def clock_offset_s(self) -> float:
+        """Tilt's clock minus ours (from the csrf answer's ``Date``)."""
+        return self.http.clock_offset_s
+
     def reload_token(self) -> None:
         self.http.reload_token()
 

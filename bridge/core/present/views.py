@@ -263,7 +263,8 @@ def log_plan(
     q = LogQuery(
         resources=resources,
         tail=tail,
-        since_us=parse_since(since, now),
+        # a duration counts back from Tilt's now (its lines carry Tilt's times)
+        since_us=parse_since(since, now + state.connection.tilt_clock_offset_s),
         levels=levels_from(level),
         sources=sources_from(source),
         pattern=pattern,
