@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from bench import frame, grep_stall, ingest, memory, push, queries, startup
+from bench import frame, grep_stall, ingest, memory, push, queries, startup, tooldefs
 from bench.common import Config, Row, Section, calibrate, machine_line
 
 BENCHMARKS: Final[dict[str, Callable[[Config], Section]]] = {
@@ -27,6 +27,7 @@ BENCHMARKS: Final[dict[str, Callable[[Config], Section]]] = {
     "push": push.run,
     "memory": memory.run,
     "startup": startup.run,
+    "tooldefs": tooldefs.run,
     "grep_stall": grep_stall.run,
 }
 README: Final = Path(__file__).with_name("README.md")

@@ -1,4 +1,4 @@
-"""Target 6: process start → answers ``initialize`` ≤ 1.5 s; import-time offenders.
+"""Start-up: spawn → ``initialize`` answered, against a bare FastMCP server in the same run.
 
 ``python -m bridge`` is spawned with stdio pipes and an ``initialize`` request is
 written at once (it waits in the pipe); the figure is spawn → response line, the
@@ -33,7 +33,7 @@ SERVE_IMPORTS: Final = "import bridge.app, bridge.mcp.app, bridge.mcp.server"
 def run(cfg: Config) -> Section:
     section = Section("startup")
     repeat = cfg.repeat(7, 5)
-    port = _closed_port()
+    port = closed_port()
     bridge = [PYTHON, "-m", "bridge", "--host", "127.0.0.1", "--port", str(port)]
     samples, cpu = anyio.run(_starts, bridge, repeat, backend="asyncio")
     section.rows.append(
@@ -70,6 +70,14 @@ def run(cfg: Config) -> Section:
         "Heaviest packages imported by serve (cumulative, nested): " + serve.top_text()
     )
     section.notes.append("Heaviest single modules of serve (self time): " + serve.top_self_text())
+    from bench import imports
+
+    bridge_imports, bare_imports = imports.profiles(port, repeat=2 if cfg.quick else 3)
+    section.notes.append(
+        "Imported before `initialize` was answered by `python -m bridge` and not by the bare "
+        "server (`python -m bench.imports` lists each module): "
+        + imports.extra_text(bridge_imports, bare_imports)
+    )
     section.notes.append(
         f"start-up samples: {', '.join(ms(s) for s in sorted(samples))}; "
         f"p90 {ms(percentile(samples, 90))}"
@@ -77,7 +85,7 @@ def run(cfg: Config) -> Section:
     return section
 
 
-def _closed_port() -> int:
+def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -4,7 +4,6 @@ Imported by the app and by the transports, which sit below it: it imports nothin
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import signal
@@ -60,6 +59,8 @@ def release_memory() -> None:
 
     glibc keeps freed memory in its arenas (one per thread; big frames are decoded in a
     worker thread), so without ``malloc_trim`` the RSS stays at the peak. No-op on musl."""
+    import ctypes  # only here: a big frame is rare, and ctypes costs ~2 ms to import
+
     gc.collect()
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -4,12 +4,18 @@ Compact by default (``null`` fields are dropped when sent); detail is opt-in."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Compact(BaseModel):
     """Base of every answer model. Answers are sent with ``exclude_none``: every omitted
-    ``null`` is a token saved (tools: :func:`bridge.mcp.context.model_errors`)."""
+    ``null`` is a token saved (tools: :func:`bridge.mcp.context.model_errors`).
+
+    ``defer_build``: pydantic builds a model's validator and serializer on its first use,
+    not when the class is defined, so the ~20 answer models cost nothing before the first
+    answer (the tools' schemas come from :mod:`bridge.mcp.schemas`, without building)."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class ConnectionOut(Compact):
