@@ -30,7 +30,7 @@ CACHE=${BRIDGE_IMAGE_CACHE:-/var/cache/tilt-mcp-bridge-image}
 IMAGE=tilt-mcp-bridge:check
 ALPINE_BASE_MB=45.58 # python:3.13-alpine (3.13.15-alpine3.24, amd64), docker-library/repo-info
 ALPINE_BUDGET_MB=85  # the image on python:3.13-alpine, base included
-STARTS=${BRIDGE_IMAGE_STARTS:-5}
+STARTS=${BRIDGE_IMAGE_STARTS:-7}
 
 fresh_base=false
 skip_wheels=false

@@ -653,7 +653,15 @@ found["setuptools"] = importlib.util.find_spec("setuptools") is not None
 found["uid"] = os.getuid()
 found["site"] = site
 found["python"] = sys.version.split()[0]
-found["zips"] = [p for p in sys.path if p.endswith(".zip") and os.path.isfile(p)]
+import zipfile
+found["zips"] = []
+for path in sys.path:
+    if path.endswith(".zip") and os.path.isfile(path):
+        with zipfile.ZipFile(path) as archive:
+            pyc = [i for i in archive.infolist() if i.filename.endswith(".pyc")]
+            raw = sum(i.file_size for i in pyc) / 1e6
+        found["zips"].append(f"{path} ({os.path.getsize(path) / 1e6:.1f} MB: "
+                             f"{len(pyc)} .pyc, {raw:.1f} MB inflated)")
 # What serve imports before the first request (bench/startup.py's SERVE_IMPORTS): a module
 # whose spec names a .py source with no bytecode file beside it is compiled at every start.
 import bridge.app, bridge.mcp.app, bridge.mcp.server
