@@ -16,7 +16,7 @@
 # sourceless with the dependencies compiled at optimization level 1 (asserts and `if
 # __debug__:` blocks removed; docstrings kept), made by editing a copy of the Dockerfile.
 # Not measured: -OO, which strips docstrings, and fastmcp takes the tools' descriptions from
-# their docstrings (and pydantic the output schemas' descriptions from the models').
+# their docstrings.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
