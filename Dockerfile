@@ -7,6 +7,8 @@
 # stages use it, so the venv's interpreter path is the same in the build and the final image.
 # No `# syntax=` line on purpose: it would pull a frontend image at build time.
 ARG BASE_IMAGE=python:3.13-alpine
+# zip | sourceless | pycache | none: what the image holds as bytecode (the build stage says more).
+ARG BYTECODE=zip
 
 # ---------------------------------------------------------------------------- build stage
 FROM ${BASE_IMAGE} AS build
@@ -69,6 +71,48 @@ RUN set -eu; \
         find /opt/bridge -type f -name '*.so*' -exec strip --strip-unneeded {} +; \
     fi
 
+# Bytecode, so that no start compiles anything (docs/docker.md, "Bytecode"). BYTECODE:
+#   zip (default): as sourceless, then every package made of bytecode alone (no extension
+#       module, no data file; fastmcp's fastmcp.json schema is for editors, no code reads it)
+#       moves into one deflated site-packages.zip, imported from there (zipimport; a .pth
+#       file puts it on sys.path), and the standard library's bytecode (final stage) goes
+#       into the zip that Python's own sys.path lists ahead of the standard library;
+#   sourceless: every dependency as bytecode in place of its sources (compileall -b, then
+#       the .py removed);
+#   pycache: bytecode beside every source; none: sources only (each start compiles in memory).
+# In every mode the bridge's own package keeps its sources beside its __pycache__, so its
+# tracebacks show source lines. unchecked-hash: a .pyc is used as is, never checked against
+# a source's mtime. (hadolint: the zip's members are named relative to site-packages, hence
+# the cd; $pure is a list of names, split on purpose. Folders get entries of their own:
+# zipimport finds a namespace package, such as opentelemetry, by its folder entry.)
+ARG BYTECODE
+# hadolint ignore=DL3003,SC2086
+RUN set -eu; \
+    site="$(/opt/bridge/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+    compile="/opt/bridge/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash"; \
+    case "$BYTECODE" in \
+        none) exit 0 ;; \
+        pycache) $compile "$site"; exit 0 ;; \
+        sourceless | zip) ;; \
+        *) echo "BYTECODE must be zip, sourceless, pycache or none, not '$BYTECODE'" >&2; exit 2 ;; \
+    esac; \
+    $compile -b -x '/site-packages/bridge/' "$site"; \
+    find "$site" -name '*.py' ! -path "$site/bridge/*" -exec rm -f {} +; \
+    $compile "$site/bridge"; \
+    [ "$BYTECODE" = zip ] || exit 0; \
+    cd "$site"; \
+    pure=; \
+    for entry in *; do \
+        case $entry in bridge | *.dist-info | *.pth | *.so) continue ;; esac; \
+        other="$(find "$entry" -type f ! -name '*.pyc' ! -name py.typed ! -name '*.md' \
+            ! -path fastmcp/utilities/mcp_server_config/v1/schema.json)"; \
+        if [ -z "$other" ]; then pure="$pure $entry"; fi; \
+    done; \
+    /opt/bridge/bin/python -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "x", zipfile.ZIP_DEFLATED, compresslevel=9); [z.write(f) for f in sorted(sys.argv[2:])]; z.close()' \
+        ../site-packages.zip $(find $pure); \
+    rm -rf $pure; \
+    echo "$(dirname "$site")/site-packages.zip" > "$site"/zipped-packages.pth
+
 # ---------------------------------------------------------------------------- final stage
 FROM ${BASE_IMAGE}
 
@@ -95,6 +139,31 @@ RUN set -eu; \
 
 COPY --from=build /opt/bridge /opt/bridge
 COPY entrypoint.sh /usr/local/bin/entrypoint.sh
+
+# The standard library's bytecode for what a start imports: python:*-alpine ships its standard
+# library without any, so each start would compile asyncio, email, json, ... in memory. One
+# start of the bridge (--demo, answering initialize, ended by the closed stdin) with bytecode
+# writing still on makes Python write it, for the modules imported and no others; the answer
+# must come, so a broken image fails here. BYTECODE=zip then moves what that start wrote into
+# python3XX.zip beside the standard library (on sys.path ahead of it: zipimport), deflated,
+# except the codecs (encodings/): zipimport needs cp437 to read a zip's names, before it can
+# import anything from one. The sources stay where they are: tracebacks still show lines.
+ARG BYTECODE
+RUN set -eu; \
+    [ "$BYTECODE" != none ] || exit 0; \
+    init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"docker-build","version":"0"}}}'; \
+    echo "$init" >/tmp/initialize.json; \
+    stdlib="$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')"; \
+    find "$stdlib" -name '*.pyc' >/tmp/before; \
+    out="$(/opt/bridge/bin/tilt-mcp-bridge --demo --log-level error </tmp/initialize.json)"; \
+    case $out in *'"serverInfo"'*) ;; *) echo "the bridge did not start: $out" >&2; exit 1 ;; esac; \
+    rm -f /tmp/initialize.json; \
+    [ "$BYTECODE" = zip ] || { rm -f /tmp/before; exit 0; }; \
+    stdzip="$(python3 -c 'import sys; print(next(p for p in sys.path if p.endswith("/python%d%d.zip" % sys.version_info[:2])))')"; \
+    python3 -c 'import glob, os, sys, zipfile; std, before = sys.argv[2], set(open(sys.argv[3]).read().split()); new = sorted(p for p in glob.glob(std + "/**/__pycache__/*.pyc", recursive=True) if p not in before and not p.startswith(std + "/encodings/")); z = zipfile.ZipFile(sys.argv[1], "x", zipfile.ZIP_DEFLATED, compresslevel=9); [z.write(p, os.path.relpath(os.path.join(os.path.dirname(os.path.dirname(p)), os.path.basename(p).split(".")[0] + ".pyc"), std)) for p in new]; z.close(); [os.remove(p) for p in new]' \
+        "$stdzip" "$stdlib" /tmp/before; \
+    find "$stdlib" -depth -type d -name __pycache__ -empty -exec rmdir {} +; \
+    rm -f /tmp/before
 
 # TILT_DEV_DIR: the token is read from $TILT_DEV_DIR/token whatever user the container runs as
 # (mount ~/.tilt-dev here read-only, or set TILT_TOKEN).

@@ -18,9 +18,17 @@ The containers, one after the other:
    must take under 2 s.
 3. **entrypoint**: an unreadable token and a bad port are refused with exit 2, a clear
    message on stderr and nothing on stdout.
-4. **contents**: inside the image, no pip, no ``__pycache__``, no tests; a non-root user.
+4. **contents**: inside the image, no pip, no tests, a non-root user; and no module that a
+   start imports is compiled at start (each comes from bytecode: a ``.pyc`` beside or in
+   place of its source, or a zip), unless ``--allow-compile`` (a ``BYTECODE=none`` build).
 5. **demo** and **status**: ``--demo`` serves with ``--network none``; ``status`` prints the
    resource table (exit 0) and fails (non-zero, nothing on stdout) with no Tilt listening.
+
+6. **start time** (``--starts N``, default 5): ``docker run -i --rm`` → ``initialize``
+   answered, against the bridge's own start outside the container (this Python, ``-m
+   bridge``), alternated so both see the same machine load; medians after one untimed start
+   of each; and the engine's own floor (``docker run --rm`` of ``/bin/true`` in the image).
+   Reported, never failed on: timings depend on the machine. ``--only-starts`` runs only this.
 
 Prints one ``image-check:`` line per measurement and exits non-zero on the first failure.
 With ``IMPORTTIME=1`` in the environment the stdio container runs with
@@ -35,6 +43,7 @@ import json
 import os
 import queue
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -168,10 +177,12 @@ def wait_until(what: str, probe: Callable[[], bool], timeout: float, every: floa
 class StdioSession:
     """JSON-RPC over a ``docker run -i`` process; every stdout line must be a message."""
 
-    def __init__(self, argv: list[str], stderr_path: Path) -> None:
+    def __init__(
+        self, argv: list[str], stderr_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.stderr_file = stderr_path.open("wb")
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr_file, env=env
         )
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
@@ -628,25 +639,45 @@ def entrypoint_refusals(docker: Docker, scratch: Path) -> None:
 CONTENTS_PROBE = r"""
 import importlib.util, json, os, sys
 site = [p for p in sys.path if p.endswith("site-packages") and p.startswith("/opt/bridge")]
-found = {"pycache": [], "tests": [], "pyc": 0, "files": 0}
+found = {"pycache": 0, "tests": [], "pyc": 0, "py": 0, "zips": [], "files": 0}
 for root, dirs, files in os.walk("/opt/bridge"):
     for d in dirs:
-        if d == "__pycache__":
-            found["pycache"].append(os.path.join(root, d))
+        found["pycache"] += d == "__pycache__"
         if d in ("tests", "test"):
             found["tests"].append(os.path.join(root, d))
     found["pyc"] += sum(f.endswith(".pyc") for f in files)
+    found["py"] += sum(f.endswith(".py") for f in files)
     found["files"] += len(files)
 found["pip"] = importlib.util.find_spec("pip") is not None
 found["setuptools"] = importlib.util.find_spec("setuptools") is not None
 found["uid"] = os.getuid()
 found["site"] = site
 found["python"] = sys.version.split()[0]
+import zipfile
+found["zips"] = []
+for path in sys.path:
+    if path.endswith(".zip") and os.path.isfile(path):
+        with zipfile.ZipFile(path) as archive:
+            pyc = [i for i in archive.infolist() if i.filename.endswith(".pyc")]
+            raw = sum(i.file_size for i in pyc) / 1e6
+        found["zips"].append(f"{path} ({os.path.getsize(path) / 1e6:.1f} MB: "
+                             f"{len(pyc)} .pyc, {raw:.1f} MB inflated)")
+# What serve imports before the first request (bench/startup.py's SERVE_IMPORTS): a module
+# whose spec names a .py source with no bytecode file beside it is compiled at every start.
+import bridge.app, bridge.mcp.app, bridge.mcp.server
+compiled = []
+for name, module in sorted(sys.modules.items()):
+    spec = getattr(module, "__spec__", None)
+    origin = getattr(spec, "origin", None) or ""
+    if origin.endswith(".py") and not (spec.cached and os.path.exists(spec.cached)):
+        compiled.append(name)
+found["modules"] = len(sys.modules)
+found["compiled_at_start"] = compiled
 print(json.dumps(found))
 """
 
 
-def contents(docker: Docker) -> None:
+def contents(docker: Docker, allow_compile: bool) -> None:
     proc = docker(
         "run", "--rm", "--entrypoint", "/opt/bridge/bin/python", docker.image,
         "-c", CONTENTS_PROBE,
@@ -654,18 +685,90 @@ def contents(docker: Docker) -> None:
     found = json.loads(proc.stdout)
     check(not found["pip"], "pip is importable in the final image")
     check(not found["setuptools"], "setuptools is importable in the final image")
-    check(not found["pycache"], f"__pycache__ in the image: {found['pycache'][:5]}")
-    check(found["pyc"] == 0, f"{found['pyc']} .pyc files in the image")
     check(not found["tests"], f"test folders in the image: {found['tests'][:5]}")
     check(found["uid"] != 0, "the image runs as root")
-    report("contents", f"uid {found['uid']}, python {found['python']}, {found['files']} files, "
-           "no pip/setuptools/__pycache__/tests")  # fmt: skip
+    compiled = found["compiled_at_start"]
+    report("contents", f"uid {found['uid']}, python {found['python']}, {found['files']} files "
+           f"({found['py']} .py, {found['pyc']} .pyc, {found['pycache']} __pycache__), "
+           f"zips on sys.path: {found['zips'] or 'none'}; no pip/setuptools/tests")  # fmt: skip
+    example = f" (e.g. {', '.join(compiled[:4])})" if compiled else ""
+    report("bytecode", f"{len(compiled)} of the {found['modules']} modules serve imports "
+           f"are compiled at each start{example}")  # fmt: skip
+    check(allow_compile or not compiled, f"modules without bytecode in the image: {compiled[:10]}")
     inspect = json.loads(docker("image", "inspect", docker.image).stdout)[0]["Config"]
     check(inspect["Entrypoint"] == ["/usr/local/bin/entrypoint.sh"], f"{inspect['Entrypoint']}")
     labels = inspect.get("Labels") or {}
     for key in ("org.opencontainers.image.version", "org.opencontainers.image.source"):
         check(labels.get(key), f"label {key} missing: {labels}")
     report("labels", ", ".join(f"{k.rsplit('.', 1)[1]}={v}" for k, v in sorted(labels.items())))
+
+
+# --------------------------------------------------------------------------- start time
+
+
+def time_to_initialize(argv: list[str], stderr_path: Path, env: dict[str, str] | None) -> float:
+    """Spawn → the ``initialize`` answer, in seconds; then stdin is closed and the process
+    must end by itself (the container removed, for ``docker run --rm``)."""
+    t0 = time.monotonic()
+    session = StdioSession(argv, stderr_path, env)
+    try:
+        session.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "image-check", "version": "1"},
+            },
+            timeout=120,
+        )
+        took = time.monotonic() - t0
+        assert session.proc.stdin is not None
+        session.proc.stdin.close()
+        session.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        raise CheckFailed(f"{argv[0]}: did not exit within 30 s of its stdin closing") from exc
+    else:
+        return took
+    finally:
+        if session.proc.poll() is None:
+            session.proc.kill()
+        session.close()
+
+
+def start_times(docker: Docker, starts: int, scratch: Path) -> dict[str, float]:
+    """Container start vs the bridge's own start here, alternated, medians (seconds)."""
+    port = free_port()  # closed: the watcher's first attempt fails fast, start-up never waits
+    name = f"bridge-check-start-{uuid.uuid4().hex[:8]}"
+    inside = [
+        docker.binary, "run", "-i", "--rm", "--name", name, "--network", "host",
+        "-e", "TILT_HOST=127.0.0.1", "-e", f"TILT_PORT={port}", "-e", "TILT_TOKEN=unused",
+        "-e", "BRIDGE_LOG_FORMAT=json", docker.image,
+    ]  # fmt: skip
+    outside = [sys.executable, "-m", "bridge", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "TILT_TOKEN": "unused", "BRIDGE_LOG_FORMAT": "json"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # outside runs as installed: with its bytecode
+    floor = [docker.binary, "run", "--rm", "--network", "host", "--entrypoint", "/bin/true",
+             docker.image]  # fmt: skip
+    samples: dict[str, list[float]] = {"container": [], "outside": [], "engine_floor": []}
+    for i in range(starts + 1):  # the first round is untimed (bytecode written outside)
+        got = {
+            "container": time_to_initialize(inside, scratch / "start-inside.stderr", None),
+            "outside": time_to_initialize(outside, scratch / "start-outside.stderr", env),
+        }
+        t0 = time.monotonic()
+        docker(*floor[1:])
+        got["engine_floor"] = time.monotonic() - t0
+        if i:
+            for key, value in got.items():
+                samples[key].append(value)
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    for key in ("container", "outside", "engine_floor"):
+        values = sorted(samples[key])
+        report(f"start.{key}_s", f"median {medians[key]:.2f} of {starts} "
+               f"({', '.join(f'{v:.2f}' for v in values)})")  # fmt: skip
+    above = medians["container"] - medians["outside"]
+    report("start.container_above_outside_s", f"{above:+.2f} (target ≤ +0.50, not checked)")
+    return medians
 
 
 def free_port() -> int:
@@ -681,12 +784,20 @@ def main() -> int:
     parser.add_argument("--image", required=True)
     parser.add_argument("--docker", default=shutil.which("docker") or "docker")
     parser.add_argument("--keep", help="copy the containers' stderr logs to this folder")
+    parser.add_argument("--starts", type=int, default=5, help="timed starts of each kind")
+    parser.add_argument("--only-starts", action="store_true", help="only the start times")
+    parser.add_argument(
+        "--allow-compile", action="store_true", help="an image built with BYTECODE=none"
+    )
     opts = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bridge-image-check-"))
     scratch.chmod(0o755)
     docker = Docker(opts.docker, opts.image, scratch)
     try:
-        contents(docker)
+        if opts.only_starts:
+            start_times(docker, opts.starts, scratch)
+            return 0
+        contents(docker, opts.allow_compile)
         entrypoint_refusals(docker, scratch)
         demo_run(docker, scratch)
         with fake_tilt() as tilt:
@@ -694,6 +805,7 @@ def main() -> int:
             stdio_run(docker, tilt, scratch)
             http_run(docker, tilt, free_port())
             status_run(docker, tilt)
+        start_times(docker, opts.starts, scratch)
     except CheckFailed as exc:
         print(f"image-check: FAILED: {exc}", file=sys.stderr)
         err = scratch / "stdio.stderr"

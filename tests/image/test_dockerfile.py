@@ -115,3 +115,17 @@ def test_entrypoint_is_executable_posix_sh() -> None:
     assert text.startswith("#!/bin/sh\n")
     assert "\nset -eu\n" in text
     assert 'exec "$bridge" "$@"' in text
+
+
+def test_bytecode_modes_default_to_zip_and_the_stages_share_the_choice() -> None:
+    """BYTECODE is declared once before the first FROM (so both stages see the same value) and
+    each stage redeclares it; the build stage handles every mode docs/docker.md names."""
+    assert "\nARG BYTECODE=zip\n" in DOCKERFILE.split("FROM ", 1)[0]
+    build, final = DOCKERFILE.split("-- final stage")
+    assert "\nARG BYTECODE\n" in build
+    assert "\nARG BYTECODE\n" in final
+    for mode in ("none) exit 0", "pycache) $compile", "sourceless | zip) ;;"):
+        assert mode in build
+    docs = (ROOT / "docs" / "docker.md").read_text().split("### Bytecode")[1].split("###")[0]
+    for mode in ("zip", "sourceless", "pycache", "none"):
+        assert f"`{mode}`" in docs

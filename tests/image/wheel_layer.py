@@ -12,6 +12,12 @@ the platform, at the versions constraints.txt pins (fails if any has no wheel); 
 into a scratch folder; remove what the Dockerfile removes (the ``PRUNE`` list read from the
 Dockerfile, tests, stubs, bytecode); ``strip --strip-unneeded`` the extension modules; add up
 the file sizes.
+
+Two figures: ``layer-estimate-bytes``, the layer as sources only (``BYTECODE=none``), and
+``so-bytes``, the extension modules alone. Only the extension modules differ between glibc and
+musl (the same versions have the same Python files), and the bytecode a build adds can only be
+made by the image's own Python, so check_image.sh estimates the Alpine layers as the layers
+measured on the glibc stand-in, less their extension modules, plus ``so-bytes`` for musl.
 """
 
 from __future__ import annotations
@@ -80,6 +86,14 @@ def total_bytes(site: Path) -> int:
     return sum(p.stat().st_size for p in site.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def extension_bytes(site: Path) -> int:
+    return sum(
+        p.stat().st_size
+        for p in site.rglob("*")
+        if p.is_file() and not p.is_symlink() and ".so" in p.name
+    )
+
+
 def run_pip(argv: list[str], env: dict[str, str]) -> None:
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -125,6 +139,7 @@ def main() -> int:
         how = "pruning and strip" if stripped else "pruning (strip not found)"
         print(f"installed: {raw / 1e6:.1f} MB; after the Dockerfile's {how}: {size / 1e6:.1f} MB")
         print(f"layer-estimate-bytes: {size}")
+        print(f"so-bytes: {extension_bytes(site)}")
     return 0
 
 
