@@ -67,7 +67,7 @@ async def demo_tilts(settings: Settings) -> AsyncIterator[tuple[Settings, list[i
                 settings,
                 host="127.0.0.1",
                 port=tilts[0].port,
-                port_source=None,
+                port_source="--demo" if len(tilts) > 1 else None,
                 token=TokenSource(env_value=DEFAULT_TOKEN),
             ),
             [t.port for t in tilts],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -36,11 +37,12 @@ async def assemble(
     http: TiltHTTP | None,
     *,
     instances: Instances | None = None,
+    cwd: Callable[[], str] | None = None,
 ) -> Assembled:
     """The server with every tool/resource/prompt, subscriptions installed, and its pump:
     around one ``store`` (and ``http``), or around the registry of ``instances``."""
     if instances is not None:
-        ctx = BridgeContext(settings=settings, instances=instances)
+        ctx = BridgeContext(settings=settings, instances=instances, cwd=cwd)
     else:
         ctx = BridgeContext(store=store, settings=settings, http=http)
     mcp = build_server(ctx)

@@ -19,8 +19,19 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 
 from bridge import __version__
-from bridge.errors import ConfigError, close_matches
-from bridge.mcp import _sdk, channel, control, errors, instances, live, prompts, resources, tools
+from bridge.errors import BridgeError, ConfigError, UnknownResource, close_matches
+from bridge.mcp import (
+    _sdk,
+    channel,
+    control,
+    errors,
+    instances,
+    live,
+    prompts,
+    resources,
+    tools,
+    uris,
+)
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.uris import QUOTE_CHARS, quote_value
 
@@ -58,8 +69,40 @@ def build_server(ctx: BridgeContext) -> FastMCP:
     resources.register(mcp, ctx)
     prompts.register(mcp, ctx)
     mcp.add_middleware(RootsChanged(ctx))
+    mcp.add_middleware(QualifiedUris(ctx))
     _sdk.add_outermost_middleware(mcp, ProtocolErrors(mcp))
     return mcp
+
+
+class QualifiedUris(Middleware):
+    """``tilt://instances/{port}/…`` naming no running Tilt, or a resource that Tilt does
+    not have: the same clean "resource not found" as the un-qualified URIs get from
+    :mod:`bridge.mcp.errors` (checked against that instance, not the default)."""
+
+    def __init__(self, ctx: BridgeContext) -> None:
+        self.ctx = ctx
+
+    async def on_read_resource(
+        self, context: MiddlewareContext[Any], call_next: FastCallNext[Any, Any]
+    ) -> Any:
+        uri = str(context.message.uri)
+        try:
+            parsed = uris.parse(uri)
+        except uris.UriRefused:
+            return await call_next(context)  # answered by bridge.mcp.errors
+        if parsed.port is not None:
+            try:
+                target = resources.target_of(self.ctx, parsed.port)
+                if parsed.name is not None:
+                    store = target.store
+                    if parsed.name not in store.state.resources and not store.logs.line_count(
+                        parsed.name
+                    ):
+                        known = set(store.state.resources) | (set(store.logs.resources()) - {""})
+                        raise UnknownResource("resource", parsed.name, known)
+            except BridgeError as exc:
+                raise errors.not_found(uri, str(exc)) from None
+        return await call_next(context)
 
 
 class RootsChanged(Middleware):
