@@ -4,8 +4,9 @@ the in-memory client, with and without MCP roots."""
 
 from __future__ import annotations
 
+import logging
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,9 +17,11 @@ from typing import Any
 import anyio
 import mcp_types as t
 import pytest
+import structlog
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
+from bridge import log as bridge_log
 from bridge.app import run_status
 from bridge.core.logbuffer import LogBuffer
 from bridge.discovery import Discovery
@@ -389,6 +392,27 @@ def test_set_budget_evicts_at_once_down_to_the_new_share() -> None:
         logs.set_budget(1024)
 
 
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """``run_status`` configures logging for the process (level warning): put it back,
+    or later tests' ``capture_logs`` would miss debug events."""
+    saved = {
+        n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate)
+        for n in bridge_log.LIBRARIES
+    }
+    root = logging.getLogger()
+    root_handlers, root_level = root.handlers[:], root.level
+    saved_structlog = structlog.get_config()
+    yield
+    structlog.configure(**saved_structlog)
+    for name, (handlers, propagate) in saved.items():
+        logging.getLogger(name).handlers[:] = handlers
+        logging.getLogger(name).propagate = propagate
+    root.handlers[:] = root_handlers
+    root.setLevel(root_level)
+
+
+@pytest.mark.usefixtures("logging_restored")
 def test_status_lists_every_demo_instance_and_marks_the_default() -> None:
     out = StringIO()
     assert run_status(Settings(demo=True, demo_instances=2), out) == 0
@@ -399,6 +423,7 @@ def test_status_lists_every_demo_instance_and_marks_the_default() -> None:
     assert text.count("RESOURCE") == 2
 
 
+@pytest.mark.usefixtures("logging_restored")
 def test_status_with_one_demo_instance_prints_the_one_table_as_before() -> None:
     out = StringIO()
     assert run_status(Settings(demo=True), out) == 0
