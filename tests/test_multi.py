@@ -93,10 +93,10 @@ async def bridge(
         explicit_source=source,
         linger_s=0,
     )
-    app = await assemble(settings, None, None, instances=registry, cwd=lambda: cwd)
     async with anyio.create_task_group() as tg:
         await tg.start(found.run)
-        await tg.start(registry.run, found)
+        await tg.start(registry.run, found)  # before the server, as bridge.app.serve does
+        app = await assemble(settings, None, None, instances=registry, cwd=lambda: cwd)
         await tg.start(app.pump.run)
         b = Bridge(app, registry, found, path)
         await b.connected(*listed, *([explicit] if explicit else []))
@@ -429,3 +429,39 @@ def test_status_with_one_demo_instance_prints_the_one_table_as_before() -> None:
     assert run_status(Settings(demo=True), out) == 0
     assert "== port" not in out.getvalue()
     assert out.getvalue().startswith("Tilt ")
+
+
+async def test_the_routing_helpers_other_modules_use_reach_the_named_instance(
+    tmp_path: Path,
+) -> None:
+    """What bridge/mcp/live.py and control.py add per tool: ``@ctx.routed`` (the
+    ``instance`` argument) and ``ctx.store`` / ``ctx.controller()`` read per call."""
+    from fastmcp import FastMCP
+
+    from bridge.core.present import Compact
+    from bridge.mcp.context import model_errors
+
+    class Out(Compact):
+        port: int
+        outcome: str
+
+    async with (
+        fake_tilts("/w/a/Tiltfile", "/w/b/Tiltfile") as (a, b),
+        bridge(tmp_path, [a, b], cwd="/w/a") as br,
+    ):
+        ctx = br.app.ctx
+        mcp = FastMCP("routing")
+
+        @mcp.tool
+        @model_errors
+        @ctx.routed
+        async def poke(resource: str) -> Out:
+            result = await ctx.controller().trigger(resource, wait=False, timeout_s=5)
+            return Out(port=ctx.target.port, outcome=result.outcome)
+
+        async with Client(mcp) as client:
+            out = await call(client, "poke", resource="ok", instance="b")
+            assert out == {"port": b.port, "outcome": "triggered"}
+            assert (await call(client, "poke", resource="ok"))["port"] == a.port  # cwd
+        assert sum("/api/trigger" in r.path for r in b.requests) == 1
+        assert sum("/api/trigger" in r.path for r in a.requests) == 1

@@ -39,6 +39,7 @@ from fastmcp.exceptions import ToolError as McpToolError
 from fastmcp.server.dependencies import get_context
 from pydantic import BaseModel, Field
 
+from bridge.control import Controller
 from bridge.core.instances import Candidate, Choice, match_instance
 from bridge.core.instances import quote as quote_instance
 from bridge.errors import BridgeError, ToolError
@@ -125,6 +126,13 @@ class BridgeContext:
         if routed is not None:
             return routed.http
         return self._http if self._store is not None else self.bridge_default().http
+
+    def controller(self) -> Controller:
+        """Writes to the Tilt this call is about (``ToolError`` if it has no HTTP API)."""
+        http = self.http
+        if http is None:
+            raise ToolError("this bridge has no HTTP client for that Tilt; writes are off")
+        return Controller(self.store, http)
 
     @property
     def target(self) -> Target:
