@@ -2,8 +2,8 @@
 
 ``python -m bridge`` is spawned over stdio (Tilt at a closed port: the tool set does not
 depend on Tilt being up) and asked for ``tools/list``; the figure is the bytes of the
-response line as written on the wire. The default set has a Tilt HTTP client, so all 13
-tools; ``--read-only`` leaves the 7 read tools (the set a bridge without a Tilt HTTP
+response line as written on the wire. The default set has a Tilt HTTP client, so all 14
+tools; ``--read-only`` leaves the 8 read tools (the set a bridge without a Tilt HTTP
 client serves). "Model-read" is what a client puts in front of the model: each tool's
 name, description and input schema, as compact JSON (UTF-8); the rest is output schemas,
 annotations and framing. ``python -m bench.tooldefs`` also prints each tool's share.
@@ -66,8 +66,8 @@ async def tools_list(extra: tuple[str, ...] = ()) -> ToolList:
 def run(cfg: Config) -> Section:
     section = Section("tooldefs")
     for label, extra in (
-        ("default, 13 tools", ()),
-        ("--read-only, 7 read tools", ("--read-only",)),
+        ("default, 14 tools", ()),
+        ("--read-only, 8 read tools", ("--read-only",)),
     ):
         got = anyio.run(tools_list, extra, backend="asyncio")
         section.rows.append(

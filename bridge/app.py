@@ -1,5 +1,6 @@
-"""The entry point's runtime: one task group owns the watcher, the push pump and the
-MCP transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
+"""The entry point's runtime: one task group owns discovery (Tilt's config file), the
+registry of instances (one watcher and store per Tilt), the push pump and the MCP
+transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -15,8 +18,11 @@ import structlog
 
 from bridge import log as bridge_log
 from bridge.core import present
+from bridge.core.instances import Candidate, parse_config, select
+from bridge.discovery import Discovery
 from bridge.errors import BridgeError, FrameError, TiltError
-from bridge.instance import open_instance
+from bridge.instance import Instance, open_instance
+from bridge.instances import Instances
 from bridge.lifecycle import Shutdown, release_memory
 from bridge.settings import Settings
 from bridge.store import Store
@@ -31,13 +37,39 @@ log = structlog.get_logger("bridge.app")
 async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
     """The Tilt to talk to: the configured one, or with ``--demo`` the built-in fake Tilt
     (imported only then: the demo pulls in an HTTP server)."""
-    if not settings.demo:
-        yield settings
-        return
-    from bridge.demo import demo_tilt
-
-    async with demo_tilt(settings) as live:
+    async with tilt_endpoints(settings) as (live, _):
         yield live
+
+
+@asynccontextmanager
+async def tilt_endpoints(settings: Settings) -> AsyncIterator[tuple[Settings, list[int]]]:
+    """The settings to serve with and the ports served whatever the config file says
+    (the demo's fakes; else none)."""
+    if not settings.demo:
+        yield settings, []
+        return
+    from bridge.demo import demo_tilts
+
+    async with demo_tilts(settings) as (live, ports):
+        yield live, ports
+
+
+def registry_for(live: Settings, pinned: list[int]) -> Instances:
+    """The registry: an explicit ``--port``/``TILT_PORT`` is pinned and wins the
+    default; without one, Tilt's default port is watched while the config lists none."""
+
+    def opener(settings: Settings) -> AbstractAsyncContextManager[Instance]:
+        return open_instance(settings, after_big_frame=release_memory)
+
+    explicit = live.explicit_port
+    return Instances(
+        live,
+        pinned=pinned,
+        explicit_port=explicit,
+        explicit_source=live.port_source or "--port",
+        opener=opener,
+        fallback_port=live.port if explicit is None and not pinned else None,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -46,13 +78,14 @@ async def serve(settings: Settings) -> None:
     async with anyio.create_task_group() as tg:
         shutdown = Shutdown(tg.cancel_scope, grace_s=1.0 if settings.transport == "stdio" else 4.0)
         tg.start_soon(shutdown.on_signals)
-        async with (
-            tilt_endpoint(settings) as live,
-            open_instance(live, after_big_frame=release_memory) as tilt,
-            anyio.create_task_group() as inner,
-        ):
-            await inner.start(tilt.watcher.run)
-            await run_mcp(live, tilt.store, tilt.http, inner, shutdown)
+        async with tilt_endpoints(settings) as (live, pinned), anyio.create_task_group() as inner:
+            registry = registry_for(live, pinned)
+            discovery = None
+            if not live.demo and live.tilt_config is not None:
+                discovery = Discovery(live.tilt_config)
+                await inner.start(discovery.run)
+            await inner.start(registry.run, discovery)
+            await run_mcp(live, registry, inner, shutdown)
             inner.cancel_scope.cancel()
         tg.cancel_scope.cancel()
 
@@ -138,20 +171,73 @@ def format_table(store: Store, now: float) -> str:
 
 
 async def _status(settings: Settings, out: TextIO) -> int:
-    async with tilt_endpoint(settings) as live:
+    """One table per Tilt: the config file read once, plus an explicit port; the
+    default marked with its reason. One Tilt prints exactly the one table."""
+    async with tilt_endpoints(settings) as (live, pinned):
+        ports = status_ports(live, pinned)
+        results: dict[int, Store | str] = {}
+
+        async def one(port: int) -> None:
+            results[port] = await _fetch_or_error(replace(live, port=port))
+
+        async with anyio.create_task_group() as tg:
+            for port in ports:
+                tg.start_soon(one, port)
+    if len(ports) == 1:
+        result = results[ports[0]]
+        if isinstance(result, str):
+            print(f"tilt-mcp-bridge: {result}", file=sys.stderr)
+            return 1
+        print(format_table(result, time.time()), file=out)
+        return 0
+    candidates = [
+        Candidate(p, r.state.session.tiltfile_key or None)
+        if isinstance(r, Store) and r.state.session
+        else Candidate(p)
+        for p, r in sorted(results.items())
+    ]
+    choice = select(
+        candidates,
+        explicit_port=live.explicit_port,
+        explicit_source=live.port_source or "--port",
+        workspaces=[str(Path.cwd().resolve())],
+    )
+    sections = []
+    for candidate in candidates:
+        result = results[candidate.port]
+        mark = f"  [default: {choice.reason}]" if candidate.port == choice.port else ""
+        head = f"== port {candidate.port}: {candidate.tiltfile or 'Tiltfile unknown'}{mark}"
+        body = result if isinstance(result, str) else format_table(result, time.time())
+        sections.append(f"{head}\n{body}")
+    if choice.port is None:
+        sections.append(f"no default: {choice.reason}")
+    print("\n\n".join(sections), file=out)
+    return 1 if choice.port is None or isinstance(results.get(choice.port), str) else 0
+
+
+def status_ports(live: Settings, pinned: list[int]) -> list[int]:
+    """The Tilts ``status`` shows: the demo's, or the config's plus an explicit port;
+    with none, the one ``--port`` names (Tilt's default port unless given)."""
+    if pinned:
+        return sorted(pinned)
+    ports: set[int] = set()
+    if live.tilt_config is not None:
         try:
-            store = await fetch_once(live)
-        except TimeoutError:
-            print(
-                f"tilt-mcp-bridge: no answer from Tilt at {live.tilt_base_url} within 10s",
-                file=sys.stderr,
-            )
-            return 1
-        except (TiltError, FrameError) as exc:
-            print(f"tilt-mcp-bridge: {exc}", file=sys.stderr)
-            return 1
-    print(format_table(store, time.time()), file=out)
-    return 0
+            ports = set(parse_config(live.tilt_config.read_bytes()[: 1024 * 1024 + 1]).ports)
+        except OSError:
+            ports = set()
+    if live.explicit_port is not None:
+        ports.add(live.explicit_port)
+    return sorted(ports) or [live.port]
+
+
+async def _fetch_or_error(settings: Settings) -> Store | str:
+    try:
+        return await fetch_once(settings)
+    except TimeoutError:
+        return f"no answer from Tilt at {settings.tilt_base_url} within 10s"
+    except (TiltError, FrameError) as exc:
+        return str(exc)
 
 
 def run_status(settings: Settings, out: TextIO | None = None) -> int:

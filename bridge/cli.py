@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from bridge import __version__
 from bridge.errors import ConfigError
-from bridge.settings import Secret, Settings, env_flag, token_source
+from bridge.settings import Secret, Settings, env_flag, tilt_dev_dir, token_source
 
 EPILOG = """\
 commands:
@@ -22,6 +22,9 @@ commands:
   status   connect to Tilt once, print a resource table, exit non-zero on failure
 
 Tilt's token is read from TILT_TOKEN, else $TILT_DEV_DIR/token, else ~/.tilt-dev/token.
+Every running Tilt is found in $TILT_DEV_DIR/config (else ~/.tilt-dev/config); the
+default is the one whose Tiltfile folder holds the client's workspace (its MCP roots,
+else the working directory). An explicit --port/TILT_PORT always wins.
 Logs go to stderr only (stdout is the MCP wire under stdio).
 """
 
@@ -73,8 +76,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     g.add_argument(
         "--port",
         type=int,
-        default=int(_env_num(env, "TILT_PORT", 10350, int)),
-        help="Tilt's web server port (env TILT_PORT; default 10350)",
+        default=None,
+        help="Tilt's web server port (env TILT_PORT). When given, that Tilt is the default; "
+        "when not, every Tilt in $TILT_DEV_DIR/config is served and the one whose Tiltfile "
+        "folder holds the workspace is the default (10350 when none runs)",
     )
     g.add_argument(
         "--demo",
@@ -82,6 +87,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=env_flag(env, "BRIDGE_DEMO"),
         help="serve a built-in fake Tilt replaying a recorded session, instead of connecting "
         "to a real one (env BRIDGE_DEMO=1)",
+    )
+    g.add_argument(
+        "--demo-instances",
+        type=int,
+        default=int(_env_num(env, "BRIDGE_DEMO_INSTANCES", 1, int)),
+        help="with --demo: how many fake Tilts (1-3; env BRIDGE_DEMO_INSTANCES; default 1)",
     )
     m = p.add_argument_group("MCP")
     m.add_argument(
@@ -183,9 +194,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Settings]:
     args = build_parser(env).parse_args(list(argv))
     http_token = args.http_token or env.get("BRIDGE_HTTP_TOKEN") or None
+    port: int = args.port
+    port_source: str | None = "--port"
+    if port is None and env.get("TILT_PORT", "").strip():
+        port, port_source = int(_env_num(env, "TILT_PORT", 10350, int)), "TILT_PORT"
+    elif port is None:
+        port, port_source = 10350, None
     settings = Settings(
         host=args.host,
-        port=args.port,
+        port=port,
+        port_source=port_source,
+        tilt_config=tilt_dev_dir(env) / "config",
+        demo_instances=args.demo_instances,
         token=token_source(env),
         transport=args.transport,
         http_host=args.http_host,

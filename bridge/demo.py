@@ -1,10 +1,14 @@
 """``--demo``: the built-in fake Tilt (:mod:`bridge.testing`) with scripted live activity,
-so the bridge can be tried with no Tilt running."""
+so the bridge can be tried with no Tilt running. ``--demo-instances 2`` (or
+``BRIDGE_DEMO_INSTANCES=2``) runs two (up to three) fakes, each with its own Tiltfile
+folder (``/home/dev/demo``, ``/home/dev/demo-2``, …) and one shared token, to try
+``list_instances`` and ``instance=``; the first is the default."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -12,8 +16,9 @@ import anyio
 import structlog
 
 from bridge.settings import Settings, TokenSource
-from bridge.testing import FakeTilt
+from bridge.testing import DEFAULT_TOKEN, FakeTilt, load_recording
 from bridge.testing.model import Obj, delta, is_disabled, micro_time, runtime_span, segment
+from bridge.testing.recordings import DEFAULT_INITIAL
 
 log = structlog.get_logger("bridge.demo")
 
@@ -29,6 +34,43 @@ async def demo_tilt(settings: Settings) -> AsyncIterator[Settings]:
             host="127.0.0.1",
             port=tilt.port,
             token=TokenSource(env_value=tilt.token) if tilt.token else TokenSource(),
+        )
+        tg.cancel_scope.cancel()
+
+
+def demo_view(index: int) -> Obj:
+    """The recorded first view; fake number ``index`` (from 1) gets its own Tiltfile."""
+    view = copy.deepcopy(load_recording(DEFAULT_INITIAL).connections[0].complete_view())
+    if index > 1:
+        session = view.get("uiSession")
+        status = session.get("status") if isinstance(session, dict) else None
+        if isinstance(status, dict):
+            status["tiltfileKey"] = f"/home/dev/demo-{index}/Tiltfile"
+    return view
+
+
+@asynccontextmanager
+async def demo_tilts(settings: Settings) -> AsyncIterator[tuple[Settings, list[int]]]:
+    """``settings.demo_instances`` fakes with their activity; yields ``settings``
+    pointed at the first and every fake's port."""
+    async with AsyncExitStack() as stack:
+        tilts = [
+            await stack.enter_async_context(FakeTilt(token=DEFAULT_TOKEN, initial=demo_view(i)))
+            for i in range(1, settings.demo_instances + 1)
+        ]
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        for tilt in tilts:
+            tg.start_soon(run_demo_activity, tilt)
+        log.info("demo.started", urls=[t.base_url for t in tilts])
+        yield (
+            replace(
+                settings,
+                host="127.0.0.1",
+                port=tilts[0].port,
+                port_source="--demo" if len(tilts) > 1 else None,
+                token=TokenSource(env_value=DEFAULT_TOKEN),
+            ),
+            [t.port for t in tilts],
         )
         tg.cancel_scope.cancel()
 

@@ -16,9 +16,13 @@ disappears (a clean exit) closes its instance after :data:`LINGER_S`, so a
 
 **Log memory**: the bridge's one ``--log-budget-mb`` is split evenly, each instance
 holding ``total // n`` (at least 64 KiB), re-split whenever ``n`` changes. A new
-instance starts with its share; existing ones get the smaller share in
-``LogBuffer.budget_bytes``, applied at their next log frame (see ``set_budget`` in the
-report for evicting at once).
+instance starts with its share; existing ones get the smaller share through
+``LogBuffer.set_budget``, which evicts at once.
+
+With no explicit port and nothing listed, the registry watches Tilt's default port
+10350 (``fallback_port``): a bridge started before its Tilt behaves as it always did
+(``connecting``, then the live view), and the fallback closes like any unlisted
+instance once the config lists other Tilts.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Instances:
         opener: Opener | None = None,
         linger_s: float = LINGER_S,
         max_watched: int = MAX_WATCHED,
+        fallback_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.total_budget_bytes = settings.log_budget_bytes
@@ -99,6 +104,7 @@ class Instances:
         self._opener: Opener = opener or open_instance
         self.linger_s = linger_s
         self.max_watched = max_watched
+        self.fallback_port = fallback_port
         self._entries: dict[int, _Entry] = {}
         self._found = Found()
         self.version = 0
@@ -134,6 +140,18 @@ class Instances:
     ) -> Choice:
         """The default instance for a client whose workspace is ``workspaces`` (absolute,
         symlink-resolved: the MCP roots, else the working directory)."""
+        fallback = self.fallback_port
+        if (
+            self.explicit_port is None
+            and fallback is not None
+            and not self._found.ports
+            and self.ports == [fallback]
+        ):
+            where = self.settings.tilt_config or "Tilt's config file"
+            return Choice(
+                fallback,
+                f"no Tilt is listed in {where}; watching Tilt's default port {fallback}",
+            )
         return select(
             self.candidates(),
             explicit_port=self.explicit_port,
@@ -194,6 +212,8 @@ class Instances:
         self._found = found
         wanted = sorted(found.ports - self.pinned)[: max(0, self.max_watched - len(self.pinned))]
         targets = self.pinned | set(wanted)
+        if not targets and self.fallback_port is not None:
+            targets = frozenset({self.fallback_port})
         if len(found.ports | self.pinned) > len(targets):
             log.warning(
                 "tilt.instances.over_limit",
@@ -214,7 +234,7 @@ class Instances:
     def _rebudget(self, share: int) -> None:
         for entry in self._entries.values():
             if entry.instance is not None and entry.wanted:
-                entry.instance.store.logs.budget_bytes = share
+                entry.instance.store.logs.set_budget(share)
 
     async def _serve(self, entry: _Entry, share: int, *, task_status: TaskStatus[None]) -> None:
         """One instance's life: open, watch, follow its Tiltfile path, close when its

@@ -60,17 +60,19 @@ class TokenSource:
         return Secret(value) if value else None
 
 
+def tilt_dev_dir(env: Mapping[str, str]) -> Path:
+    """``$TILT_DEV_DIR``, else ``~/.tilt-dev`` (as Tilt's ``dirs`` package)."""
+    dev_dir = env.get("TILT_DEV_DIR")
+    if dev_dir:
+        return Path(dev_dir).expanduser()
+    return Path(env.get("HOME", "~")).expanduser() / ".tilt-dev"
+
+
 def token_source(env: Mapping[str, str]) -> TokenSource:
     """``TILT_TOKEN``, else ``$TILT_DEV_DIR/token``, else ``~/.tilt-dev/token``."""
     if env.get("TILT_TOKEN"):
         return TokenSource(env_value=env["TILT_TOKEN"])
-    dev_dir = env.get("TILT_DEV_DIR")
-    base = (
-        Path(dev_dir).expanduser()
-        if dev_dir
-        else Path(env.get("HOME", "~")).expanduser() / ".tilt-dev"
-    )
-    return TokenSource(path=base / "token")
+    return TokenSource(path=tilt_dev_dir(env) / "token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,17 @@ class Settings:
     max_frame_bytes: int = 64 * 1024 * 1024
     log_notify_interval_s: float = 1.0
     channel_push: bool = False
+    port_source: str | None = None
+    """Where ``port`` came from: ``--port``, ``TILT_PORT``, or None (not given: the
+    instance is chosen among the running Tilts, 10350 when none runs)."""
+    tilt_config: Path | None = None
+    """Tilt's ``$TILT_DEV_DIR/config``, watched for running Tilts (None: not watched,
+    only ``port`` is served)."""
+    demo_instances: int = 1
+
+    @property
+    def explicit_port(self) -> int | None:
+        return self.port if self.port_source is not None else None
 
     @property
     def tilt_base_url(self) -> str:
@@ -107,6 +120,11 @@ class Settings:
     def validate(self) -> Settings:
         if not 0 < self.port < 65536:
             raise ConfigError(f"--port/TILT_PORT must be 1-65535, got {self.port}")
+        if not 1 <= self.demo_instances <= MAX_DEMO_INSTANCES:
+            raise ConfigError(
+                f"--demo-instances/BRIDGE_DEMO_INSTANCES must be 1-{MAX_DEMO_INSTANCES}, "
+                f"got {self.demo_instances}"
+            )
         if not 0 <= self.http_port < 65536:
             raise ConfigError(f"--http-port must be 0-65535, got {self.http_port}")
         if self.transport not in ("stdio", "http"):
@@ -164,6 +182,7 @@ TRUE: Final = ("1", "true", "yes", "on")
 FALSE: Final = ("", "0", "false", "no", "off")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS: Final = ("auto", "console", "json")
+MAX_DEMO_INSTANCES: Final = 3
 
 
 def _short(value: str) -> str:

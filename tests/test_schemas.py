@@ -129,7 +129,7 @@ async def client() -> Any:
 @pytest.mark.anyio
 async def test_every_tool_lists_an_object_output_schema(client: Client) -> None:
     tools = await client.list_tools()
-    assert len(tools) == 7  # no Tilt HTTP client here: the read tools
+    assert len(tools) == 8  # no Tilt HTTP client here: the read tools
     for tool in tools:
         assert tool.output_schema is not None, tool.name
         assert tool.output_schema.get("type") == "object", tool.name

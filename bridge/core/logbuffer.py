@@ -355,6 +355,15 @@ class LogBuffer:
             self._evict()
         return LogDelta(frozenset(touched), added, total - len(segments), mode)
 
+    def set_budget(self, budget_bytes: int) -> None:
+        """Change the budget (several Tilts share one ``--log-budget-mb``); a smaller one
+        evicts at once, fairly, as an over-budget frame would."""
+        if budget_bytes < 64 * 1024:
+            raise ValueError(f"log budget must be at least 64 KiB, got {budget_bytes} bytes")
+        self.budget_bytes = budget_bytes
+        if self._bytes > self.budget_bytes:
+            self._evict()
+
     def _after_last_held(self, segments: Sequence[Segment]) -> Sequence[Segment]:
         if self._last_key is None:
             return segments

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
+from bridge.instances import Instances
 from bridge.lifecycle import Shutdown
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
@@ -29,9 +31,20 @@ class Assembled:
     pump: Pump
 
 
-async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> Assembled:
-    """The server with every tool/resource/prompt, subscriptions installed, and its pump."""
-    ctx = BridgeContext(store=store, settings=settings, http=http)
+async def assemble(
+    settings: Settings,
+    store: Store | None,
+    http: TiltHTTP | None,
+    *,
+    instances: Instances | None = None,
+    cwd: Callable[[], str] | None = None,
+) -> Assembled:
+    """The server with every tool/resource/prompt, subscriptions installed, and its pump:
+    around one ``store`` (and ``http``), or around the registry of ``instances``."""
+    if instances is not None:
+        ctx = BridgeContext(settings=settings, instances=instances, cwd=cwd)
+    else:
+        ctx = BridgeContext(store=store, settings=settings, http=http)
     mcp = build_server(ctx)
     await apply_tool_filters(mcp, ctx)
     hub = SubscriptionHub(check_uri=parse_uri)  # only our URI shapes, at most 2 KB each
@@ -49,12 +62,11 @@ async def assemble(settings: Settings, store: Store, http: TiltHTTP | None) -> A
 
 async def run_mcp(
     settings: Settings,
-    store: Store,
-    http: TiltHTTP,
+    instances: Instances,
     tg: TaskGroup,
     shutdown: Shutdown | None = None,
 ) -> None:
-    app = await assemble(settings, store, http)
+    app = await assemble(settings, None, None, instances=instances)
     await tg.start(app.pump.run)
     try:
         if settings.transport == "stdio":
@@ -64,6 +76,7 @@ async def run_mcp(
             return
         from bridge.mcp.http import serve_http
 
-        await serve_http(app.mcp, settings, store, shutdown)
+        # /healthz reports the bridge default at start-up (bridge.mcp.http holds one store)
+        await serve_http(app.mcp, settings, app.ctx.bridge_default().store, shutdown)
     finally:
         app.hub.close()

@@ -11,7 +11,7 @@ from fastmcp import FastMCP
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from bridge.control import Controller, ToggleResult
+from bridge.control import ToggleResult
 from bridge.core import conditions, logquery, present
 from bridge.core.present import Compact
 from bridge.errors import ToolError
@@ -83,6 +83,7 @@ def _toggles(results: list[ToggleResult]) -> ToggleList:
 def register_read(mcp: FastMCP, ctx: BridgeContext) -> None:
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(ButtonList))
     @model_errors
+    @ctx.routed
     async def list_buttons(
         resource: Annotated[
             str | None, Field(description="only this resource's buttons; 'global' for nav")
@@ -110,13 +111,13 @@ def register_read(mcp: FastMCP, ctx: BridgeContext) -> None:
 def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     if ctx.http is None:
         return
-    control = Controller(ctx.store, ctx.http)
 
     @mcp.tool(
         annotations=_writes(destructive=False, idempotent=False, open_world=False),
         output_schema=schema(TriggerOut),
     )
     @model_errors
+    @ctx.routed
     async def trigger(
         resource: Annotated[str, Field(description="resource to rebuild / rerun")],
         wait: Annotated[
@@ -126,6 +127,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     ) -> TriggerOut:
         """Rebuild a resource now (like the ↻ button). With wait=true, follow Tilt's stream
         until that build finishes and return ok, or the error with the build's log lines."""
+        control = ctx.controller()
         result = await control.trigger(resource, wait=wait, timeout_s=timeout_s)
         if result.wait is not None and result.wait.timed_out and not result.wait.connected:
             raise ToolError(
@@ -152,6 +154,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         output_schema=schema(ToggleList),
     )
     @model_errors
+    @ctx.routed
     async def enable(
         resources: Annotated[list[str], Field(min_length=1, description="resource names")],
         only: Annotated[
@@ -160,6 +163,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     ) -> ToggleList:
         """Enable resources (through each one's disable-toggle button), confirmed from
         the stream."""
+        control = ctx.controller()
         if only:
             return _toggles(await control.enable_only(resources))
         return _toggles(await control.set_enabled(resources, True))
@@ -169,10 +173,12 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         output_schema=schema(ToggleList),
     )
     @model_errors
+    @ctx.routed
     async def disable(
         resources: Annotated[list[str], Field(min_length=1, description="resource names")],
     ) -> ToggleList:
         """Disable resources: Tilt stops their processes/pods until enabled again."""
+        control = ctx.controller()
         return _toggles(await control.set_enabled(resources, False))
 
     @mcp.tool(
@@ -180,6 +186,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         output_schema=schema(ClickOut),
     )
     @model_errors
+    @ctx.routed
     async def click_button(
         name: Annotated[str, Field(description="button name from list_buttons")],
         inputs: Annotated[
@@ -188,6 +195,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         ] = None,
     ) -> ClickOut:
         """Press a UIButton (custom buttons run whatever the Tiltfile attached to them)."""
+        control = ctx.controller()
         btn = await control.click(name, inputs)
         return ClickOut(button=name, clicked_at=btn.last_clicked_at)
 
@@ -196,6 +204,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         output_schema=schema(ModeOut),
     )
     @model_errors
+    @ctx.routed
     async def set_trigger_mode(
         resource: Annotated[str, Field(description="resource name")],
         mode: Annotated[
@@ -204,6 +213,7 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         ],
     ) -> ModeOut:
         """Choose whether file changes rebuild the resource (auto) or only trigger does (manual)."""
+        control = ctx.controller()
         await control.set_trigger_mode(resource, mode)
         return ModeOut(resource=resource, trigger_mode=mode)
 
@@ -212,9 +222,11 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
         output_schema=schema(ArgsOut),
     )
     @model_errors
+    @ctx.routed
     async def set_tiltfile_args(
         args: Annotated[list[str], Field(description="arguments after -- in `tilt up -- …`")],
     ) -> ArgsOut:
         """Set the Tiltfile's arguments; Tilt reloads the Tiltfile (resources may change)."""
+        control = ctx.controller()
         await control.set_tiltfile_args(args)
         return ArgsOut(args=list(args), note="Tilt reloads the Tiltfile; watch get_status")

@@ -68,10 +68,10 @@ def _parse_cursor(cursor: str) -> tuple[int, int]:
 
 
 def register(mcp: FastMCP, bctx: BridgeContext) -> None:
-    store = bctx.store
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(WaitOut))
     @model_errors
+    @bctx.routed
     async def wait_for(
         resources: Annotated[list[str], Field(min_length=1, description="resource names")],
         condition: Annotated[
@@ -88,6 +88,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
         polling). Returns at once with the error and log lines if one fails, is disabled
         or does not exist — including a resource already in error. To rebuild and wait,
         call trigger(wait=true) instead of trigger then wait_for."""
+        store = bctx.store
         if condition not in waiting.CONDITIONS:
             raise ToolError(
                 f"condition must be one of {', '.join(waiting.CONDITIONS)}; "
@@ -130,6 +131,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(ChangesOut))
     @model_errors
+    @bctx.routed
     async def get_changes(
         cursor: Annotated[
             str | None, Field(description="the cursor from the previous call; omit the first time")
@@ -139,6 +141,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
         finished (by Tilt's build id, with result, duration and error, even when the status
         stayed the same) and new WARN/ERROR log lines, with the cursor for next time. For
         clients without push notifications."""
+        store = bctx.store
         version = store.version
         seq = store.logs.last_seq()
         new_cursor = f"{version}.{seq}"

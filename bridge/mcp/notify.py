@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -35,7 +35,7 @@ from anyio.abc import TaskStatus
 from fastmcp import FastMCP
 from fastmcp.resources import FunctionResource
 
-from bridge.core.state import Change
+from bridge.core.state import Change, ConnectionInfo
 from bridge.errors import BridgeError
 from bridge.mcp import channel
 from bridge.mcp.context import BridgeContext
@@ -43,9 +43,11 @@ from bridge.mcp.resources import (
     JSON,
     read_uri,
     resource_uri,
+    status_uri,
 )
 from bridge.mcp.subscriptions import SubscriptionHub
 from bridge.mcp.uris import BridgeUri, UriRefused, parse
+from bridge.store import Store
 
 log = structlog.get_logger("bridge.notify")
 
@@ -65,6 +67,19 @@ class PumpStats:
 
 
 class Pump:
+    """One pump for the bridge. Around one store it follows that store; around the
+    registry it follows **every instance's store** (one follower task each, started and
+    stopped as instances come and go) and the registry itself:
+
+    * an instance's change wakes the URIs qualified with its port
+      (``tilt://instances/{port}/…``), and the un-qualified ones when it is the bridge
+      default (:meth:`BridgeContext.bridge_default`);
+    * ``resources/list`` holds one ``tilt://instances/{port}/status`` per instance, so
+      instances coming and going send ``list_changed``; a new default re-reads every
+      un-qualified URI (sent only where the content changed).
+
+    Batches are published one at a time (a lock): the bookkeeping is shared."""
+
     def __init__(
         self,
         mcp: FastMCP,
@@ -86,45 +101,104 @@ class Pump:
         self._log_sent_at: dict[str, float] = {}
         self._log_pending: set[str] = set()
         self._concrete: set[str] = set()
-        self._conn = ctx.store.state.connection
-        self.published_version = 0
+        self._conns: dict[int | None, ConnectionInfo] = {}
+        self._default_port = self._bridge_default_port()
+        self._published_versions: dict[int | None, int] = {}
         self._published = anyio.Event()
         self._failures_logged: set[tuple[str, str]] = set()
+        self._lock = anyio.Lock()
+
+    @property
+    def published_version(self) -> int:
+        """The last version published of the one store (around the registry: of the
+        bridge default's)."""
+        key = None if self.ctx.instances is None else self._default_port
+        return self._published_versions.get(key, 0)
+
+    def _bridge_default_port(self) -> int | None:
+        return None if self.ctx.instances is None else self.ctx.bridge_default().port
 
     # ------------------------------------------------------------------ concrete resources
 
     def sync_concrete_resources(self) -> bool:
-        """One ``tilt://resources/{name}`` entry per Tilt resource. True if the set changed."""
-        names = set(self.ctx.store.state.resources)
-        added, removed = names - self._concrete, self._concrete - names
-        for name in sorted(removed):
-            self.mcp.local_provider.remove_resource(resource_uri(name))
-        for name in sorted(added):
-            self.mcp.add_resource(self._concrete_resource(name))
-        self._concrete = names
+        """One ``tilt://resources/{name}`` entry per resource of the default instance, and
+        one ``tilt://instances/{port}/status`` per instance. True if the set changed."""
+        uris = {resource_uri(name) for name in self.ctx.store.state.resources}
+        if self.ctx.instances is not None:
+            uris |= {status_uri(port) for port in self.ctx.instances.ports}
+        added, removed = uris - self._concrete, self._concrete - uris
+        for uri in sorted(removed):
+            self.mcp.local_provider.remove_resource(uri)
+        for uri in sorted(added):
+            self.mcp.add_resource(self._concrete_resource(uri))
+        self._concrete = uris
         return bool(added or removed)
 
-    def _concrete_resource(self, name: str) -> FunctionResource:
-        uri = resource_uri(name)
+    def _concrete_resource(self, uri: str) -> FunctionResource:
         ctx = self.ctx
+        target = parse(uri)
 
         async def read() -> str:
             return read_uri(ctx, uri)  # the real reader: ``self.read`` is only for diffing
 
+        if target.kind == "status":
+            name, description = f"status of {target.port}", f"the Tilt on port {target.port}"
+        else:
+            name = f"resource {target.name}"
+            description = f"Tilt resource {target.name}: status, builds, buttons, endpoints"
         return FunctionResource.from_function(
-            read,
-            uri=uri,
-            name=f"resource {name}",
-            description=f"Tilt resource {name}: status, builds, buttons, endpoints",
-            mime_type=JSON,
+            read, uri=uri, name=name, description=description, mime_type=JSON
         )
 
     # ------------------------------------------------------------------ loop
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        store = self.ctx.store
+        instances = self.ctx.instances
+        if instances is None:
+            await self._follow(self.ctx.store, None, task_status=task_status)
+            return
+        async with anyio.create_task_group() as tg:
+            self.sync_concrete_resources()
+            followers: dict[int, tuple[Store, anyio.CancelScope]] = {}
+            started = False
+            async for _ in instances.changes():
+                for port in list(followers):
+                    store, scope = followers[port]
+                    instance = instances.get(port)
+                    if instance is None or instance.store is not store:
+                        scope.cancel()
+                        del followers[port]
+                        self._conns.pop(port, None)
+                for port in instances.ports:
+                    instance = instances.get(port)
+                    if port not in followers and instance is not None:
+                        scope = anyio.CancelScope()
+                        followers[port] = (instance.store, scope)
+                        await tg.start(self._follow_in, instance.store, port, scope)
+                await self._guarded(self._registry_changed())
+                if not started:
+                    started = True
+                    task_status.started()
+
+    async def _follow_in(
+        self,
+        store: Store,
+        port: int,
+        scope: anyio.CancelScope,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with scope:
+            await self._follow(store, port, task_status=task_status)
+
+    async def _follow(
+        self, store: Store, port: int | None, *, task_status: TaskStatus[None]
+    ) -> None:
+        """Publish ``store``'s changes (the instance on ``port``; None: the one store)."""
         version = store.version
-        self.sync_concrete_resources()
+        self._conns[port] = store.state.connection
+        if port is None:
+            self.sync_concrete_resources()
         task_status.started()
         while True:
             deadline = self._next_log_flush()
@@ -132,18 +206,26 @@ class Pump:
                 await store.wait_changed(version)
             change = store.changes_since(version)
             version = change.version
-            try:
-                await self.publish(change)
-            except Exception as exc:  # one bad batch must not stop the pump (nor the server)
-                self.stats.failed_batches += 1
-                self._log_failure("mcp.notify.batch_failed", exc)
-            self.published_version = version
+            await self._guarded(self.publish(change, port, store))
+            self._published_versions[port] = version
             self._published.set()
             self._published = anyio.Event()
 
-    async def caught_up(self, version: int) -> None:
-        """Wait until every change up to ``version`` has been published."""
-        while self.published_version < version:
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            async with self._lock:
+                await work
+        except Exception as exc:  # one bad batch must not stop the pump (nor the server)
+            self.stats.failed_batches += 1
+            self._log_failure("mcp.notify.batch_failed", exc)
+
+    async def caught_up(self, version: int, port: int | None = None) -> None:
+        """Wait until every change up to ``version`` has been published (of the instance
+        on ``port``; None: the one store, or the bridge default's)."""
+        while True:
+            key = port if port is not None or self.ctx.instances is None else self._default_port
+            if self._published_versions.get(key, 0) >= version:
+                return
             await self._published.wait()
 
     def _next_log_flush(self) -> float:
@@ -151,17 +233,47 @@ class Pump:
             return math.inf
         return min(self._log_sent_at.get(u, 0.0) for u in self._log_pending) + self.log_interval_s
 
-    async def publish(self, change: Change) -> None:
-        """Send what ``change`` warrants. Called once per batch."""
+    async def publish(
+        self, change: Change, port: int | None = None, store: Store | None = None
+    ) -> None:
+        """Send what ``change`` (of the instance on ``port``) warrants. Once per batch."""
         self.stats.batches += 1
-        store = self.ctx.store
+        store = store or self.ctx.store
+        conn_before = self._conns.get(port, store.state.connection)
         conn_after = store.state.connection
+        default = self._bridge_default_port()
+        moved = default != self._default_port
+        self._default_port = default
+        is_default = port is None or port == default
         membership = bool(change.added or change.removed or change.reset)
-        if membership and self.sync_concrete_resources():
+        if ((membership and is_default) or moved) and self.sync_concrete_resources():
             self.stats.list_changed += await self.hub.notify_list_changed()
         subscribed = self.hub.subscribed_uris()
         self._forget(subscribed)
-        candidates = set(self._affected(change, subscribed))
+        candidates = set(self._affected(change, subscribed, port, is_default))
+        if moved:
+            candidates |= {u for u in subscribed if _port_of(u) is None}
+        await self._send(candidates, subscribed)
+        if self.channel and is_default:
+            for event in channel.channel_events(change, conn_before, conn_after):
+                self.stats.channel_events += await channel.push(self.hub, event)
+        self._conns[port] = conn_after
+
+    async def _registry_changed(self) -> None:
+        """Instances came or went, or a Tiltfile path (so maybe the default) changed."""
+        default = self._bridge_default_port()
+        moved = default != self._default_port
+        self._default_port = default
+        if self.sync_concrete_resources():
+            self.stats.list_changed += await self.hub.notify_list_changed()
+        subscribed = self.hub.subscribed_uris()
+        self._forget(subscribed)
+        candidates = {u for u in subscribed if _kind(u) == "instances"}
+        if moved:
+            candidates |= {u for u in subscribed if _port_of(u) is None}
+        await self._send(candidates, subscribed)
+
+    async def _send(self, candidates: set[str], subscribed: frozenset[str] | set[str]) -> None:
         now = anyio.current_time()
         due_logs = {
             u
@@ -188,18 +300,22 @@ class Pump:
                 self._log_pending.discard(uri)
         if to_send:
             self.stats.updated += await self.hub.notify_updated(to_send)
-        if self.channel:
-            for event in channel.channel_events(change, self._conn, conn_after):
-                self.stats.channel_events += await channel.push(self.hub, event)
-        self._conn = conn_after
 
-    def _affected(self, change: Change, subscribed: Iterable[str]) -> Iterable[str]:
+    def _affected(
+        self, change: Change, subscribed: Iterable[str], port: int | None, is_default: bool
+    ) -> Iterable[str]:
         status_like = bool(
             change.resources or change.session or change.connection or change.reset or change.logs
         )
         for uri in subscribed:
             target = _target(uri)
             if target is None:
+                continue
+            if target.kind == "instances":
+                if change.resources or change.session or change.connection or change.reset:
+                    yield uri
+                continue
+            if not (is_default if target.port is None else target.port == port):
                 continue
             if target.kind in ("status", "resources"):
                 if status_like:
@@ -272,6 +388,16 @@ def _target(uri: str) -> BridgeUri | None:
         return parse(uri)
     except UriRefused:  # not one of ours (a hub may be built without the URI check)
         return None
+
+
+def _port_of(uri: str) -> int | None:
+    target = _target(uri)
+    return target.port if target is not None else None
+
+
+def _kind(uri: str) -> str | None:
+    target = _target(uri)
+    return target.kind if target is not None else None
 
 
 def _is_logs(uri: str) -> bool:

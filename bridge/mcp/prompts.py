@@ -128,7 +128,7 @@ def triage_text(state: State, logs: LogBuffer, now: float, lines: int = 15) -> s
 
 
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
-    store = ctx.store
+    """Prompts read the bridge's default instance (``ctx.store``, looked up per call)."""
 
     @mcp.prompt
     async def tail_logs(
@@ -137,7 +137,7 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     ) -> str:
         """The newest log lines of a resource, with its state, ready to summarise."""
         try:
-            return tail_logs_text(store.state, store.logs, ctx.clock(), resource, lines)
+            return tail_logs_text(ctx.store.state, ctx.store.logs, ctx.clock(), resource, lines)
         except BridgeError as exc:
             raise PromptError(str(exc)) from exc
 
@@ -147,11 +147,11 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     ) -> str:
         """Status, last error, the log lines around it, and what to try."""
         try:
-            return debug_text(store.state, store.logs, ctx.clock(), resource)
+            return debug_text(ctx.store.state, ctx.store.logs, ctx.clock(), resource)
         except BridgeError as exc:
             raise PromptError(str(exc)) from exc
 
     @mcp.prompt
     async def triage() -> str:
         """Every failing resource with its error and its last log lines."""
-        return triage_text(store.state, store.logs, ctx.clock())
+        return triage_text(ctx.store.state, ctx.store.logs, ctx.clock())

@@ -12,13 +12,26 @@ from __future__ import annotations
 from typing import Any, Final
 
 from fastmcp import FastMCP
+from fastmcp.server.middleware import CallNext as FastCallNext
+from fastmcp.server.middleware import Middleware, MiddlewareContext
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 
 from bridge import __version__
-from bridge.errors import ConfigError, close_matches
-from bridge.mcp import _sdk, channel, control, errors, live, prompts, resources, tools
+from bridge.errors import BridgeError, ConfigError, UnknownResource, close_matches
+from bridge.mcp import (
+    _sdk,
+    channel,
+    control,
+    errors,
+    instances,
+    live,
+    prompts,
+    resources,
+    tools,
+    uris,
+)
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.uris import QUOTE_CHARS, quote_value
 
@@ -28,7 +41,10 @@ This server is a live view of a running Tilt (tilt.dev) dev environment: its res
 from a cache that Tilt keeps up to date over its websocket, so calls are cheap: start with
 get_status, then describe_resource or get_logs for the resource that matters. Subscribe to
 tilt://resources/{name} to hear about changes. If a call says Tilt is not connected, the
-answer is the last known state.
+answer is the last known state. With several Tilts running, calls address the one whose
+Tiltfile folder holds your workspace (get_status says which and why); list_instances shows
+them all, every tool takes instance=<port or folder name>, and tilt://instances/{port}/…
+addresses one in a resource URI.
 """
 
 OFFERED: Final = "tools/list, resources/list and prompts/list say what this server offers"
@@ -45,14 +61,69 @@ def build_server(ctx: BridgeContext) -> FastMCP:
     )
     errors.install(mcp, ctx)  # invalid arguments and unknown URIs, in our words
     tools.register(mcp, ctx)
+    instances.register(mcp, ctx)
     live.register(mcp, ctx)
     control.register_read(mcp, ctx)
     if not ctx.settings.read_only:
         control.register_write(mcp, ctx)
     resources.register(mcp, ctx)
     prompts.register(mcp, ctx)
+    mcp.add_middleware(RootsChanged(ctx))
+    mcp.add_middleware(QualifiedUris(ctx))
     _sdk.add_outermost_middleware(mcp, ProtocolErrors(mcp))
     return mcp
+
+
+class QualifiedUris(Middleware):
+    """``tilt://instances/{port}/…`` naming no running Tilt, or a resource that Tilt does
+    not have: the same clean "resource not found" as the un-qualified URIs get from
+    :mod:`bridge.mcp.errors` (checked against that instance, not the default)."""
+
+    def __init__(self, ctx: BridgeContext) -> None:
+        self.ctx = ctx
+
+    async def on_read_resource(
+        self, context: MiddlewareContext[Any], call_next: FastCallNext[Any, Any]
+    ) -> Any:
+        uri = str(context.message.uri)
+        try:
+            parsed = uris.parse(uri)
+        except uris.UriRefused:
+            return await call_next(context)  # answered by bridge.mcp.errors
+        if parsed.port is not None:
+            try:
+                target = resources.target_of(self.ctx, parsed.port)
+                if parsed.name is not None:
+                    store = target.store
+                    if parsed.name not in store.state.resources and not store.logs.line_count(
+                        parsed.name
+                    ):
+                        known = set(store.state.resources) | (set(store.logs.resources()) - {""})
+                        raise UnknownResource("resource", parsed.name, known)
+            except BridgeError as exc:
+                raise errors.not_found(uri, str(exc)) from None
+        return await call_next(context)
+
+
+class RootsChanged(Middleware):
+    """``notifications/roots/list_changed``: ask that session for its roots again."""
+
+    def __init__(self, ctx: BridgeContext) -> None:
+        self.ctx = ctx
+
+    async def on_notification(
+        self, context: MiddlewareContext[Any], call_next: FastCallNext[Any, Any]
+    ) -> Any:
+        if context.method == "notifications/roots/list_changed":
+            fctx = context.fastmcp_context
+            session_id = None
+            if fctx is not None:
+                try:
+                    session_id = fctx.session_id
+                except RuntimeError:
+                    session_id = None
+            self.ctx.forget_roots(session_id)
+        return await call_next(context)
 
 
 class ProtocolErrors:

@@ -13,6 +13,7 @@ from bridge import grep as bounded
 from bridge.core import conditions, present
 from bridge.core.inputs import MAX_ENUM, MAX_GREP, MAX_LABEL, MAX_NAME, MAX_SINCE
 from bridge.mcp.context import BridgeContext, model_errors
+from bridge.mcp.instances import StatusWithInstance, status
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 SCANNERS: Final = 2
@@ -26,18 +27,23 @@ def schema(model: type[present.Compact]) -> dict[str, Any]:
 
 
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
-    store = ctx.store
+    """Every tool here takes the optional ``instance`` (``ctx.routed``); ``ctx.store`` is
+    the store of the Tilt the call is about."""
     scanners = anyio.CapacityLimiter(SCANNERS)
+    status_model = StatusWithInstance if ctx.instances is not None else present.StatusOut
 
-    @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.StatusOut))
+    @mcp.tool(annotations=READ_ONLY, output_schema=schema(status_model))
     @model_errors
+    @ctx.routed
     async def get_status() -> present.StatusOut:
         """Tilt at a glance: version, connection, Tiltfile state, resource counts by state,
-        and every failing or pending resource with its error in one line. Start here."""
-        return present.status(store.state, store.logs, ctx.clock())
+        and every failing or pending resource with its error in one line; with several
+        Tilts, which one answered and why. Start here."""
+        return status(ctx, ctx.target)
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceList))
     @model_errors
+    @ctx.routed
     async def list_resources(
         label: Annotated[
             str | None, Field(max_length=MAX_LABEL, description="only resources with this label")
@@ -52,12 +58,14 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     ) -> present.ResourceList:
         """One compact row per resource: name, state, update/runtime status, labels, and
         why it is not ok. Filter by label or state."""
+        store = ctx.store
         return present.resource_rows(
             store.state, store.logs, ctx.clock(), label=label, status_filter=status
         )
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceDetail))
     @model_errors
+    @ctx.routed
     async def describe_resource(
         name: Annotated[str, Field(max_length=MAX_NAME, description="resource name, e.g. 'web'")],
         builds: Annotated[int, Field(ge=1, le=50, description="how many past builds")] = 5,
@@ -65,10 +73,12 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
         """Everything about one resource: conditions, update/runtime status, current build,
         recent builds with errors and durations, what it waits on, trigger mode, disable
         state, endpoints, pid/pod, and its buttons."""
+        store = ctx.store
         return present.describe(store.state, store.logs, name, ctx.clock(), builds=builds)
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.LogsOut))
     @model_errors
+    @ctx.routed
     async def get_logs(
         resource: Annotated[
             str | None,
@@ -117,6 +127,7 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
         """Log lines from the bridge's buffer (ANSI codes stripped). grep filters before the
         tail. Output is capped; when cut, `truncated` says how to get the rest. A line
         starting with ─── marks a Tilt restart."""
+        store = ctx.store
         plan = present.log_plan(
             store.state,
             store.logs,

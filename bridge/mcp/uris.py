@@ -6,6 +6,15 @@
     tilt://resources
     tilt://resources/{name}         {name} percent-encoded (RFC 3986), decoded exactly once
     tilt://resources/{name}/logs
+    tilt://instances                every Tilt the bridge serves (as list_instances)
+    tilt://instances/{port}/status, …/resources, …/resources/{name}, …/resources/{name}/logs
+
+The un-qualified forms address the default instance; ``tilt://instances/{port}/…`` the
+Tilt on that web port. The port is the instance's name in URIs: it is what Tilt names
+its context by (``tilt-<port>``), it stays put while a Tiltfile is edited or its folder
+renamed, and unlike a folder name it is never ambiguous (two worktrees of different repos
+can both be called ``app``). Ports are written without a leading zero, so each resource
+has exactly one URI (subscriptions match URIs as strings).
 
 Tilt resource names are path segments (Kubernetes' ``ValidatePathSegmentName``): they never
 contain ``/`` or ``%``, so a name that decodes to either (``web%2Flogs``) can never exist and
@@ -29,15 +38,19 @@ STATUS: Final = "tilt://status"
 RESOURCES: Final = "tilt://resources"
 _PREFIX: Final = "tilt://resources/"
 _LOGS: Final = "/logs"
+INSTANCES: Final = "tilt://instances"
+_QUALIFIED: Final = "tilt://instances/"
 SHAPES: Final = (
-    "tilt://status, tilt://resources, tilt://resources/{name} or tilt://resources/{name}/logs"
+    "tilt://status, tilt://resources, tilt://resources/{name} or tilt://resources/{name}/logs, "
+    "each also as tilt://instances/{port}/… for the Tilt on that port, and tilt://instances"
 )
+PORT: Final = re.compile(r"[1-9][0-9]{0,4}")
 QUOTE_CHARS: Final = 100
 
 # RFC 3986 pchar: unreserved / pct-encoded / sub-delims / ":" / "@" ("/" is checked apart)
 _PCHAR: Final = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")
 
-Kind = Literal["status", "resources", "resource", "logs"]
+Kind = Literal["status", "resources", "resource", "logs", "instances"]
 
 
 class UriRefused(BridgeError, ValueError):
@@ -49,6 +62,8 @@ class BridgeUri:
     kind: Kind
     name: str | None = None
     """The decoded Tilt resource name (``resource`` and ``logs`` only)."""
+    port: int | None = None
+    """The instance's web port (``tilt://instances/{port}/…``); None: the default."""
 
 
 def quote_value(value: str, limit: int = QUOTE_CHARS) -> str:
@@ -65,19 +80,39 @@ def parse(uri: str) -> BridgeUri:
             f"resource URI {quote_value(uri)} is over the {MAX_URI_CHARS}-character limit; "
             f"this server's URIs are {SHAPES}."
         )
+    if uri == INSTANCES:
+        return BridgeUri("instances")
+    if uri.startswith(_QUALIFIED):
+        port_text, slash, rest = uri[len(_QUALIFIED) :].partition("/")
+        if not PORT.fullmatch(port_text) or int(port_text) > 65535:
+            raise UriRefused(
+                f"resource URI {quote_value(uri)}: {quote_value(port_text, 20)} is not a web "
+                "port (1-65535, no leading zero); list_instances shows the ports."
+            )
+        inner = _unqualified("tilt://" + rest if slash else "", uri)
+        return BridgeUri(inner.kind, inner.name, int(port_text))
+    return _unqualified(uri, uri)
+
+
+def _unqualified(uri: str, whole: str) -> BridgeUri:
     if uri == STATUS:
         return BridgeUri("status")
     if uri == RESOURCES:
         return BridgeUri("resources")
     if not uri.startswith(_PREFIX):
         raise UriRefused(
-            f"unknown resource URI {quote_value(uri)}; this server's URIs are {SHAPES}."
+            f"unknown resource URI {quote_value(whole)}; this server's URIs are {SHAPES}."
         )
     rest = uri[len(_PREFIX) :]
     kind: Kind = "resource"
     if rest.endswith(_LOGS):
         kind, rest = "logs", rest[: -len(_LOGS)]
-    return BridgeUri(kind, _decode_name(rest, uri))
+    return BridgeUri(kind, _decode_name(rest, whole))
+
+
+def qualify(uri: str, port: int) -> str:
+    """``tilt://status`` → ``tilt://instances/{port}/status`` (and so on)."""
+    return f"{_QUALIFIED}{port}/{uri.removeprefix('tilt://')}"
 
 
 def _decode_name(encoded: str, uri: str) -> str:

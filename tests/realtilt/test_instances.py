@@ -116,3 +116,64 @@ async def test_two_real_tilts_the_one_around_the_working_directory_is_the_defaul
             await until(registry, lambda: registry.ports == [port_b], "a closed", 30)
             assert registry.default([str(a / "sub")]).reason == "only one Tilt is running"
             tg.cancel_scope.cancel()
+
+
+async def test_the_bridge_started_inside_one_folder_serves_it_and_lists_both(
+    tmp_path: Path,
+) -> None:
+    """The app's wiring against two real Tilts: the bridge's working directory is inside
+    folder b, so get_status answers from b, and list_instances shows both."""
+    from dataclasses import replace
+
+    from fastmcp import Client
+
+    from bridge.app import registry_for
+    from bridge.mcp.app import assemble
+
+    dev = tmp_path / "tilt-dev"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, name in ((a, "a"), (b, "b")):
+        (folder / "src").mkdir(parents=True)
+        (folder / "Tiltfile").write_text(TILTFILE.format(name=name))
+    port_a, port_b = free_port(), free_port()
+    live = replace(
+        Settings(host="127.0.0.1", token=TokenSource(path=dev / "token")),
+        tilt_config=dev / "config",
+    )
+    with tilt_up(a, dev, port_a, tmp_path / "a.log"), tilt_up(b, dev, port_b, tmp_path / "b.log"):
+        found = Discovery(dev / "config", interval_s=0.1)
+        registry = registry_for(live, [])
+        app = await assemble(
+            live, None, None, instances=registry, cwd=lambda: str((b / "src").resolve())
+        )
+        async with anyio.create_task_group() as tg:
+            await tg.start(found.run)
+            await tg.start(registry.run, found)
+
+            def ready() -> bool:
+                return connected(registry, [port_a, port_b]) and all(
+                    c.tiltfile for c in registry.candidates()
+                )
+
+            await until(registry, ready, "both real Tilts connected, Tiltfiles known", 90)
+            async with Client(app.mcp) as client:
+                status = (await client.call_tool("get_status", {})).structured_content
+                assert status is not None
+                assert status["instance"]["port"] == port_b
+                assert status["instance"]["tiltfile"] == str((b / "Tiltfile").resolve())
+                listed = (await client.call_tool("list_instances", {})).structured_content
+                assert listed is not None
+                rows = {r["port"]: r for r in listed["instances"]}
+                assert set(rows) == {port_a, port_b}
+                assert rows[port_b]["default"]
+                assert not rows[port_a]["default"]
+                assert all(r["connected"] for r in rows.values())
+                assert all(r["version"] for r in rows.values())
+                detail = (
+                    await client.call_tool(
+                        "describe_resource", {"name": "hello-a", "instance": "a"}
+                    )
+                ).structured_content
+                assert detail is not None
+                assert detail["name"] == "hello-a"
+            tg.cancel_scope.cancel()
