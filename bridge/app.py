@@ -4,7 +4,6 @@ transport. Shutdown is cancellation (SIGTERM/SIGINT, or stdin closing)."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -31,14 +30,6 @@ from bridge.tilt.stream import TiltSource
 from bridge.tilt.view import decode_view
 
 log = structlog.get_logger("bridge.app")
-
-
-@asynccontextmanager
-async def tilt_endpoint(settings: Settings) -> AsyncIterator[Settings]:
-    """The Tilt to talk to: the configured one, or with ``--demo`` the built-in fake Tilt
-    (imported only then: the demo pulls in an HTTP server)."""
-    async with tilt_endpoints(settings) as (live, _):
-        yield live
 
 
 @asynccontextmanager
@@ -243,7 +234,3 @@ async def _fetch_or_error(settings: Settings) -> Store | str:
 def run_status(settings: Settings, out: TextIO | None = None) -> int:
     bridge_log.configure("warning", settings.log_format)
     return anyio.run(_status, settings, out or sys.stdout, backend="asyncio")
-
-
-def dump_json(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"))

@@ -23,21 +23,6 @@ from bridge.testing.recordings import DEFAULT_INITIAL
 log = structlog.get_logger("bridge.demo")
 
 
-@asynccontextmanager
-async def demo_tilt(settings: Settings) -> AsyncIterator[Settings]:
-    """Start the fake Tilt and its activity; yield ``settings`` pointed at it."""
-    async with FakeTilt() as tilt, anyio.create_task_group() as tg:
-        tg.start_soon(run_demo_activity, tilt)
-        log.info("demo.started", url=tilt.base_url)
-        yield replace(
-            settings,
-            host="127.0.0.1",
-            port=tilt.port,
-            token=TokenSource(env_value=tilt.token) if tilt.token else TokenSource(),
-        )
-        tg.cancel_scope.cancel()
-
-
 def demo_view(index: int) -> Obj:
     """The recorded first view; fake number ``index`` (from 1) gets its own Tiltfile."""
     view = copy.deepcopy(load_recording(DEFAULT_INITIAL).connections[0].complete_view())

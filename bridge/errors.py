@@ -71,7 +71,8 @@ class UnknownResource(ToolError):
         known_list = sorted(known)
         self.kind = kind
         self.name = name
-        self.matches = close_matches(name, known_list)
+        # difflib is quadratic: a huge name gets no suggestions (and is quoted cut)
+        self.matches = close_matches(name, known_list) if len(name) <= 256 else []
         if self.matches:
             hint = "did you mean " + ", ".join(repr(m) for m in self.matches) + "?"
         elif known_list:
@@ -79,7 +80,14 @@ class UnknownResource(ToolError):
             hint = f"known {kind}s: {shown}"
         else:
             hint = f"Tilt reports no {kind}s yet (is the Tiltfile loaded?)"
-        super().__init__(f"no {kind} named {name!r}; {hint}")
+        super().__init__(f"no {kind} named {quoted(name)}; {hint}")
+
+
+def quoted(value: str, limit: int = 100) -> str:
+    """``repr`` of an agent's value for a message, cut to ``limit`` characters with its length."""
+    if len(value) > limit:
+        return repr(value[:limit]) + f"… ({len(value)} chars)"
+    return repr(value)
 
 
 def close_matches(name: str, known: Iterable[str], limit: int = 3) -> list[str]:

@@ -248,6 +248,10 @@ class Instances:
                 task_status.started()
                 tg.start_soon(self._follow_tiltfile, instance)
                 await self._until_unwanted(entry)
+                # Closing: out of the table now, so a Tilt listed again while this one
+                # shuts down (up to a few seconds, shielded) gets a fresh entry.
+                if self._entries.get(entry.port) is entry:
+                    del self._entries[entry.port]
                 tg.cancel_scope.cancel()
         finally:
             if self._entries.get(entry.port) is entry:

@@ -37,7 +37,6 @@ import structlog
 from anyio.abc import TaskStatus
 
 from bridge.core.backoff import BackoffPolicy, delays
-from bridge.core.state import ConnectionInfo
 from bridge.errors import FrameError, TiltAuthError, TiltError
 from bridge.store import Store
 from bridge.tilt.stream import StreamClosed, ViewSource
@@ -200,16 +199,6 @@ class Watcher:
         if (big or view.is_complete) and self.after_big_frame is not None:
             del raw, view
             self.after_big_frame()
-
-
-def connection_summary(info: ConnectionInfo, now: float | None = None) -> str:
-    """One line: ``connected for 5m`` / ``disconnected for 12s: <error>``."""
-    now = time.time() if now is None else now
-    age = _age(now - info.since) if info.since else "?"
-    text = f"{info.state} for {age}"
-    if info.state != "connected" and info.last_error:
-        text += f": {info.last_error}"
-    return text
 
 
 def _age(seconds: float) -> str:

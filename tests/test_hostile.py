@@ -53,7 +53,7 @@ def arguments(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
 async def answered_quickly(c: Client) -> None:
     t0 = time.perf_counter()
     await c.call_tool("get_status", {})
-    assert time.perf_counter() - t0 < 2.0  # loose: a loaded 2-core machine
+    assert time.perf_counter() - t0 < 5.0  # loose: a loaded 2-core machine
 
 
 def check_error(exc: MCPError) -> None:

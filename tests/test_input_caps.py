@@ -59,7 +59,7 @@ async def test_a_catastrophic_grep_answers_and_ping_keeps_answering(client: Clie
                 await client.call_tool("get_status", {})
                 worst = max(worst, time.perf_counter() - t0)
                 await anyio.lowlevel.checkpoint()
-    assert worst < 1.0
+    assert worst < 2.5  # loose for a busy 2-core CI: a stalled loop was 4.7 s or forever
 
 
 @pytest.mark.anyio

@@ -43,6 +43,7 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "uvicorn": ("bridge.mcp.http", "bridge.testing"),
     "starlette": ("bridge.mcp.http", "bridge.testing"),
     "h11": ("bridge.testing",),
+    "regex": ("bridge.grep",),
 }
 
 
@@ -121,12 +122,18 @@ def test_no_import_cycles_not_even_lazy_or_type_checking() -> None:
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
+PURE = ("bridge.core", "bridge.tilt.view")
+"""The pure floor: the core, and the frame decoder it builds on."""
+CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("datetime", "now"), ("datetime", "utcnow")}
+
+
 def test_the_core_is_pure() -> None:
-    """bridge.core imports no I/O, clock or concurrency, and nothing above it."""
+    """bridge.core (and the decoder it reads) import no I/O, clock or concurrency, and
+    nothing above them."""
     stdlib = sys.stdlib_module_names
     problems = []
     for m in modules():
-        if not in_package(m, ("bridge.core",)):
+        if not in_package(m, PURE):
             continue
         for target, line in imports_of(m):
             top = target.split(".")[0]
@@ -138,6 +145,45 @@ def test_the_core_is_pure() -> None:
                 ok = top in CORE_THIRD_PARTY
             if not ok:
                 problems.append(f"{m}:{line} imports {target}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_core_reads_no_clock() -> None:
+    """``now`` is an argument in the core: no ``time.time()`` or ``datetime.now()`` call."""
+    problems = []
+    for m, path in modules().items():
+        if not in_package(m, PURE):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and (node.func.value.id, node.func.attr) in CLOCK_CALLS
+            ):
+                problems.append(f"{m}:{node.lineno} calls {node.func.value.id}.{node.func.attr}()")
+    assert not problems, "\n".join(problems)
+
+
+def test_only_the_app_and_the_mcp_layer_import_the_mcp_layer() -> None:
+    """The async shell and the adapters sit below bridge.mcp; only bridge.app wires it."""
+    problems = [
+        f"{m} imports {t}"
+        for m, targets in internal_edges().items()
+        for t in targets
+        if in_package(t, ("bridge.mcp",)) and not in_package(m, ("bridge.mcp", "bridge.app"))
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_production_code_reaches_the_fake_tilt_only_through_the_demo() -> None:
+    problems = [
+        f"{m} imports {t}"
+        for m, targets in internal_edges().items()
+        for t in targets
+        if in_package(t, ("bridge.testing",))
+        and not in_package(m, ("bridge.testing", "bridge.demo"))
+    ]
     assert not problems, "\n".join(problems)
 
 

@@ -95,14 +95,14 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(read: Reader) -> AsyncIterator[Rig]:
+async def rig(read: Reader, log_interval_s: float = 0.0) -> AsyncIterator[Rig]:
     async with FakeTilt() as tilt, stack(tilt) as s:
         await s.connected()
         ctx = BridgeContext(store=s.store, settings=s.settings, http=s.http)
         mcp = build_server(ctx)
         hub = FlakyHub(check_uri=parse)
         hub.install(mcp)
-        pump = Pump(mcp, ctx, hub, log_interval_s=0.0, read=read)
+        pump = Pump(mcp, ctx, hub, log_interval_s=log_interval_s, read=read)
         hub.on_subscribe = pump.prime
         inbox = Inbox()
         async with anyio.create_task_group() as tg:
@@ -132,6 +132,25 @@ async def test_a_uri_whose_read_fails_is_skipped_the_others_go_out_and_it_recove
         reader.broken = set()
         await r.send_and_publish(("ticker", "three"))
         assert r.inbox.updated() == [WEB_LOGS, WEB_LOGS, TICKER_LOGS]
+
+
+async def test_a_log_uri_that_keeps_failing_does_not_spin_the_pump() -> None:
+    """A rate-limited log URI whose read fails when it comes due is tried again on its
+    resource's next change, not at once in a loop (which burned a core: thousands of
+    failed reads a second)."""
+    reader = Flaky()
+    async with rig(reader, log_interval_s=0.2) as r:
+        await r.send_and_publish(("ticker", "one"))  # sent: the next is rate-limited
+        reader.broken = {TICKER_LOGS}
+        await r.send_and_publish(("ticker", "two"))  # pending until its interval ends
+        i = 0
+        with anyio.fail_after(DEADLINE_S):
+            while r.pump.stats.failed_reads < 1:  # the late flush happens and fails
+                i += 1
+                await r.send_and_publish(("web", f"line {i}"))
+        for j in range(3):  # meanwhile a spinning pump would fail hundreds of reads
+            await r.send_and_publish(("web", f"after {j}"))
+        assert r.pump.stats.failed_reads == 1
 
 
 async def test_a_batch_that_raises_is_logged_once_and_the_next_batch_is_delivered() -> None:

@@ -92,7 +92,7 @@ def test_sigterm_stops_the_bridge_promptly() -> None:
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 4.0  # the hard-exit timer is 1 s; loose for a busy CI
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_sigterm_during_start_up_is_not_ignored() -> None:
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - t0 < 3.0
+        assert time.monotonic() - t0 < 6.0  # loose for a busy CI; an ignored SIGTERM never ends
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ Tilt reports its Tiltfile resolved (``ResolveFilename`` uses ``ospath.RealAbs``)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
@@ -365,8 +365,3 @@ def _names_folder(value: str, c: Candidate) -> bool:
         path = PurePosixPath(value)
         return path in (folder, PurePosixPath(c.tiltfile or ""))
     return value == folder.name
-
-
-def candidates_from(tiltfiles: Mapping[int, str | None]) -> list[Candidate]:
-    """Candidates from a ``port -> tiltfileKey`` map (the registry's view)."""
-    return [Candidate(port, key or None) for port, key in sorted(tiltfiles.items())]

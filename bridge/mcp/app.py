@@ -76,7 +76,7 @@ async def run_mcp(
             return
         from bridge.mcp.http import serve_http
 
-        # /healthz reports the bridge default at start-up (bridge.mcp.http holds one store)
-        await serve_http(app.mcp, settings, app.ctx.bridge_default().store, shutdown)
+        # /healthz reports the bridge default as it is at each request
+        await serve_http(app.mcp, settings, lambda: app.ctx.bridge_default().store, shutdown)
     finally:
         app.hub.close()

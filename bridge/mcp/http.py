@@ -67,11 +67,14 @@ class Guard:
       needs ``Authorization: Bearer <token>``, compared in constant time; else 401.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings, store: Store) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, store: Store | Callable[[], Store]
+    ) -> None:
         self.app = app
         self.token = settings.http_token.reveal().encode() if settings.http_token else None
         self.allowed_origins = {o.rstrip("/").lower() for o in settings.allowed_origins}
-        self.store = store
+        # /healthz reads the bridge default's store at each request (it may change)
+        self._store = store
         self.allowed_hosts: set[tuple[str, int | None]] = {(n, None) for n in LOOPBACK_NAMES}
         bind = parse_host(settings.http_host, allow_bare_ipv6=True)
         if bind is not None:
@@ -149,14 +152,15 @@ class Guard:
         return hmac.compare_digest(value.strip().encode(), self.token)
 
     async def health(self, send: Send) -> None:
-        conn = self.store.state.connection
+        store = self._store if isinstance(self._store, Store) else self._store()
+        conn = store.state.connection
         await _respond(
             send,
             200,
             {
                 "status": "ok",
                 "tilt": conn.state,
-                "resources": sum(1 for n in self.store.state.resources if n != TILTFILE),
+                "resources": sum(1 for n in store.state.resources if n != TILTFILE),
             },
         )
 
@@ -226,7 +230,9 @@ async def _respond(
     await send({"type": "http.response.body", "body": payload})
 
 
-def build_http_app(mcp: FastMCP, settings: Settings, store: Store) -> Starlette:
+def build_http_app(
+    mcp: FastMCP, settings: Settings, store: Store | Callable[[], Store]
+) -> Starlette:
     """The Starlette app (stateful Streamable HTTP: legacy subscribers need the GET stream)."""
     app = mcp.http_app(
         path=MCP_PATH,
@@ -289,7 +295,10 @@ def bind(host: str, port: int) -> list[socket.socket]:
 
 
 async def serve_http(
-    mcp: FastMCP, settings: Settings, store: Store, shutdown: Shutdown | None = None
+    mcp: FastMCP,
+    settings: Settings,
+    store: Store | Callable[[], Store],
+    shutdown: Shutdown | None = None,
 ) -> None:
     app = build_http_app(mcp, settings, store)
     sockets = bind(settings.http_host, settings.http_port)

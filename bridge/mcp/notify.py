@@ -289,6 +289,9 @@ class Pump:
                 continue
             changed = self._changed(uri)
             if changed is None:  # reading it failed: skip it this batch, keep its old hash
+                # and not pending: it is tried again when its resource next changes (a
+                # pending URI that always fails to read would wake the pump at once, forever)
+                self._log_pending.discard(uri)
                 continue
             if changed:
                 to_send.append(uri)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, quoted
 
 K = TypeVar("K", bound=Hashable)
 
@@ -84,7 +84,7 @@ class Registry(Generic[K]):
             return False
         if len(uris) >= self.max_per_session:
             raise LimitReached(
-                f"cannot subscribe to {uri!r}: this session already has {len(uris)} resource "
+                f"cannot subscribe to {quoted(uri)}: this session already has {len(uris)} resource "
                 "subscriptions, the limit; unsubscribe from some first.",
                 held=len(uris),
                 limit=self.max_per_session,
