@@ -18,8 +18,6 @@ from __future__ import annotations
 import time
 from typing import Final, Protocol
 
-import regex  # type: ignore[import-untyped]  # no stubs shipped; typed by _Compiled
-
 from bridge.core.inputs import MAX_GREP, check_text, quote
 from bridge.errors import ToolError
 
@@ -133,6 +131,9 @@ def compile_grep(
     if not pattern:
         return None
     check_text("grep", pattern, MAX_GREP, "a pattern")
+    # Imported with the first grep, not at start-up (~8 ms before `initialize`).
+    import regex  # type: ignore[import-untyped]  # no stubs shipped; typed by _Compiled
+
     source = pattern if use_regex else regex.escape(pattern)
     if use_regex and expansion(pattern) > MAX_EXPANSION:
         raise ToolError(

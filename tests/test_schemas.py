@@ -15,8 +15,14 @@ import pytest
 from fastmcp import Client
 from pydantic import BaseModel
 
+from bench.tooldefs import TARGET_MODEL, TARGET_TOTAL, ToolList
 from bridge.core import present
 from bridge.mcp import control, live, schemas
+from bridge.mcp.context import BridgeContext
+from bridge.mcp.server import build_server
+from bridge.settings import Settings, TokenSource
+from bridge.store import Store
+from bridge.tilt.client import TiltHTTP
 
 from .test_mcp_tools import loaded_store, server
 
@@ -136,6 +142,28 @@ async def test_every_tool_lists_an_object_output_schema(client: Client) -> None:
 
 
 @pytest.mark.anyio
+async def test_the_default_tool_set_lists_within_8_kb_and_the_model_reads_within_5_kb() -> None:
+    """A regression guard for issue 13's target, measured as bench/tooldefs.py does (compact
+    JSON of the ``tools/list`` response; names, descriptions and input schemas): the 14
+    tools a bridge with a Tilt HTTP client serves. Only the listing matters here, so the
+    client never connects (the figures do not depend on Tilt)."""
+    http = TiltHTTP("http://127.0.0.1:9", TokenSource(), timeout_s=1)
+    try:
+        ctx = BridgeContext(store=Store(), settings=Settings(), http=http)
+        async with Client(build_server(ctx)) as c:
+            tools = await c.list_tools()
+    finally:
+        await http.aclose()
+    listed = tuple(t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools)
+    assert len(listed) == 14
+    response = {"jsonrpc": "2.0", "id": 1, "result": {"tools": list(listed)}}
+    got = ToolList(ToolList.part(response, ("jsonrpc", "id", "result")), listed)
+    assert all("outputSchema" in t for t in listed)
+    assert got.wire_bytes <= TARGET_TOTAL, got.wire_bytes
+    assert got.model_bytes <= TARGET_MODEL, got.model_bytes
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(("tool", "args", "model"), READ_CALLS)
 async def test_every_read_answer_validates_against_its_listed_and_compact_schemas(
     client: Client, tool: str, args: dict[str, Any], model: type[BaseModel]
@@ -209,7 +237,7 @@ def test_a_field_type_it_cannot_describe_is_refused() -> None:
         schemas.schema(Odd, depth=1)
 
 
-def test_compact_input_drops_nulls_titles_and_closed_objects_only() -> None:
+def test_compact_input_drops_nulls_titles_length_caps_and_closed_objects_only() -> None:
     fastmcp_style = {
         "type": "object",
         "additionalProperties": False,
@@ -238,7 +266,7 @@ def test_compact_input_drops_nulls_titles_and_closed_objects_only() -> None:
     assert schemas.compact_input(fastmcp_style) == {
         "type": "object",
         "properties": {
-            "label": {"type": "string", "maxLength": 9, "description": "d"},
+            "label": {"type": "string", "description": "d"},
             "tail": {"type": "integer", "default": 100, "minimum": 1},
             "inputs": {
                 "type": "object",

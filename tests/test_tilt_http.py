@@ -8,6 +8,7 @@ import json
 import pytest
 
 from bridge.control import build_inputs
+from bridge.settings import TokenSource
 from bridge.testing import FakeTilt
 from bridge.tilt.client import BUTTON_PATH, TiltHTTP
 from bridge.tilt.view import decode_view_object
@@ -45,3 +46,26 @@ async def test_every_call_carries_the_token_and_no_origin_and_is_accepted() -> N
         assert req.status == 200, req.path
         assert req.headers.get("x-tilt-token") == tilt.token
         assert "origin" not in req.headers
+
+
+async def test_the_client_is_built_on_the_first_request_and_closes_cleanly_either_way() -> None:
+    """Start-up builds no httpx2 client (issue 13); ``aclose`` works whether a request
+    built one or not, and nothing is sent after it."""
+    unused = TiltHTTP("http://127.0.0.1:9", TokenSource(), timeout_s=1)
+    await unused.aclose()
+    await unused.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await unused.fetch_csrf()
+    async with FakeTilt() as tilt:
+        settings = settings_for(tilt)
+        http = TiltHTTP(settings.tilt_base_url, settings.token, timeout_s=5)
+        assert http._client is None
+        assert await http.fetch_csrf() == tilt.csrf
+        built = http._client
+        assert built is not None
+        await http.fetch_csrf()
+        assert http._client is built  # one client, reused
+        await http.aclose()
+        assert built.is_closed
+        with pytest.raises(RuntimeError, match="closed"):
+            await http.fetch_csrf()

@@ -85,15 +85,10 @@ def register_read(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def list_buttons(
-        resource: Annotated[
-            str | None, Field(description="only this resource's buttons; 'global' for nav")
-        ] = None,
-        include_builtin: Annotated[
-            bool, Field(description="also list Tilt's own disable-toggle and stop-build buttons")
-        ] = False,
+        resource: Annotated[str | None, Field(description="a resource, or 'global'")] = None,
+        include_builtin: Annotated[bool, Field(description="also Tilt's own")] = False,
     ) -> ButtonList:
-        """Buttons you can press with click_button: custom UIButtons (per resource and
-        global) with their inputs."""
+        """UIButtons for click_button, with their inputs."""
         state = ctx.store.state
         if resource not in (None, "global"):
             conditions.resolve(state, resource)
@@ -119,14 +114,12 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def trigger(
-        resource: Annotated[str, Field(description="resource to rebuild / rerun")],
-        wait: Annotated[
-            bool, Field(description="wait for the build and return its outcome")
-        ] = False,
+        resource: str,
+        wait: bool = False,
         timeout_s: Annotated[float, Field(gt=0, le=1800)] = 300,
     ) -> TriggerOut:
-        """Rebuild a resource now (like the ↻ button). With wait=true, follow Tilt's stream
-        until that build finishes and return ok, or the error with the build's log lines."""
+        """Rebuild a resource now. wait=true: until that build ends; ok, or the error and
+        its log."""
         control = ctx.controller()
         result = await control.trigger(resource, wait=wait, timeout_s=timeout_s)
         if result.wait is not None and result.wait.timed_out and not result.wait.connected:
@@ -156,13 +149,10 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def enable(
-        resources: Annotated[list[str], Field(min_length=1, description="resource names")],
-        only: Annotated[
-            bool, Field(description="also disable every other resource (Tilt's 'enable only')")
-        ] = False,
+        resources: Annotated[list[str], Field(min_length=1)],
+        only: Annotated[bool, Field(description="also disable all others")] = False,
     ) -> ToggleList:
-        """Enable resources (through each one's disable-toggle button), confirmed from
-        the stream."""
+        """Enable resources (confirmed from the stream)."""
         control = ctx.controller()
         if only:
             return _toggles(await control.enable_only(resources))
@@ -175,9 +165,9 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def disable(
-        resources: Annotated[list[str], Field(min_length=1, description="resource names")],
+        resources: Annotated[list[str], Field(min_length=1)],
     ) -> ToggleList:
-        """Disable resources: Tilt stops their processes/pods until enabled again."""
+        """Disable resources: Tilt stops their processes/pods."""
         control = ctx.controller()
         return _toggles(await control.set_enabled(resources, False))
 
@@ -188,13 +178,10 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def click_button(
-        name: Annotated[str, Field(description="button name from list_buttons")],
-        inputs: Annotated[
-            dict[str, str | bool] | None,
-            Field(description="input name -> value, checked against the button's inputs"),
-        ] = None,
+        name: Annotated[str, Field(description="from list_buttons")],
+        inputs: dict[str, str | bool] | None = None,
     ) -> ClickOut:
-        """Press a UIButton (custom buttons run whatever the Tiltfile attached to them)."""
+        """Press a UIButton (runs what the Tiltfile attached)."""
         control = ctx.controller()
         btn = await control.click(name, inputs)
         return ClickOut(button=name, clicked_at=btn.last_clicked_at)
@@ -206,13 +193,13 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def set_trigger_mode(
-        resource: Annotated[str, Field(description="resource name")],
+        resource: str,
         mode: Annotated[
             str,
             Field(description="auto | manual | auto_no_init | manual_no_init"),
         ],
     ) -> ModeOut:
-        """Choose whether file changes rebuild the resource (auto) or only trigger does (manual)."""
+        """auto: file changes rebuild the resource; manual: only trigger does."""
         control = ctx.controller()
         await control.set_trigger_mode(resource, mode)
         return ModeOut(resource=resource, trigger_mode=mode)
@@ -224,9 +211,9 @@ def register_write(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def set_tiltfile_args(
-        args: Annotated[list[str], Field(description="arguments after -- in `tilt up -- …`")],
+        args: Annotated[list[str], Field(description="as after -- in `tilt up -- …`")],
     ) -> ArgsOut:
-        """Set the Tiltfile's arguments; Tilt reloads the Tiltfile (resources may change)."""
+        """Set the Tiltfile's args; Tilt reloads it."""
         control = ctx.controller()
         await control.set_tiltfile_args(args)
         return ArgsOut(args=list(args), note="Tilt reloads the Tiltfile; watch get_status")

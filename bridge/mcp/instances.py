@@ -10,6 +10,7 @@ from pydantic import Field
 from bridge.core import present
 from bridge.core.present import Compact
 from bridge.errors import BridgeError
+from bridge.mcp import schemas
 from bridge.mcp.context import BridgeContext, Target, model_errors
 
 
@@ -109,14 +110,12 @@ def instance_list(ctx: BridgeContext, default: Target | None, why: str) -> Insta
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     @mcp.tool(
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
-        output_schema=InstanceList.model_json_schema(mode="validation"),
+        output_schema=schemas.schema(InstanceList, depth=schemas.OUTPUT_DEPTH),
     )
     @model_errors
     async def list_instances() -> InstanceList:
-        """Every Tilt this bridge serves (found in Tilt's config file, or given with
-        --port): port, Tiltfile, version, connection, counts by state, and which one is
-        the default. Pass a port or a Tiltfile folder name as `instance` to any tool to
-        address another one."""
+        """Every Tilt served (port, Tiltfile, connection, counts) and the default. Any
+        tool's `instance`: a port or Tiltfile folder name."""
         try:
             target: Target | None = await ctx.resolve(None)
             why = target.reason if target is not None else ""

@@ -73,21 +73,16 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
     @model_errors
     @bctx.routed
     async def wait_for(
-        resources: Annotated[list[str], Field(min_length=1, description="resource names")],
+        resources: Annotated[list[str], Field(min_length=1)],
         condition: Annotated[
             str,
-            Field(
-                description="ready (runtime ready), up_to_date (built, nothing pending), "
-                "build_finished (the next/current build ends)"
-            ),
+            Field(description="ready, up_to_date (built, none pending) or build_finished"),
         ] = "ready",
         timeout_s: Annotated[float, Field(gt=0, le=1800)] = 120,
         ctx: Context | None = None,
     ) -> WaitOut:
-        """Block until the resources meet a condition, answered from Tilt's stream (no
-        polling). Returns at once with the error and log lines if one fails, is disabled
-        or does not exist — including a resource already in error. To rebuild and wait,
-        call trigger(wait=true) instead of trigger then wait_for."""
+        """Wait for resources to meet a condition; early, with error and log, if one fails,
+        is disabled or missing. Rebuild+wait: trigger(wait=true)."""
         store = bctx.store
         if condition not in waiting.CONDITIONS:
             raise ToolError(
@@ -133,14 +128,10 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
     @model_errors
     @bctx.routed
     async def get_changes(
-        cursor: Annotated[
-            str | None, Field(description="the cursor from the previous call; omit the first time")
-        ] = None,
+        cursor: Annotated[str | None, Field(description="from the last call")] = None,
     ) -> ChangesOut:
-        """What changed since you last looked: status transitions, every build started and
-        finished (by Tilt's build id, with result, duration and error, even when the status
-        stayed the same) and new WARN/ERROR log lines, with the cursor for next time. For
-        clients without push notifications."""
+        """Transitions, builds, new WARN/ERROR lines since `cursor`; the next cursor. For
+        clients without push."""
         store = bctx.store
         version = store.version
         seq = store.logs.last_seq()

@@ -1,7 +1,8 @@
 """Compact JSON Schemas for the tools: the one place they are produced.
 
-``tools/list`` is read by every client on every connection, so the schemas are cut to
-what constrains a value: no ``title``, no ``default``, no ``anyOf`` with ``null``.
+``tools/list`` is read by every client on every connection (and by the model), so the
+schemas are cut to what a caller needs to form a value: no ``title``, no ``default:
+null``, no ``anyOf`` with ``null``, no ``maxLength``.
 
 * :func:`schema`: a tool's output schema, built from the answer model's fields (not from
   pydantic's JSON Schema generator, so no model has to be built at start-up). Answers are
@@ -10,10 +11,12 @@ what constrains a value: no ``title``, no ``default``, no ``anyOf`` with ``null`
   sent and is required. A model used twice in one schema is a shared ``$defs`` entry; one
   used once is inlined. A description is kept once per schema.
 * :func:`compact_input`: a tool's input schema (as fastmcp derives it from the signature)
-  without titles, ``default: null``, the ``null`` branch of optional arguments and the
-  top-level ``additionalProperties: false``. The arguments are still validated by fastmcp
-  against the signature (``null`` stays accepted, an unknown argument stays refused); only
-  what is advertised is shorter.
+  without titles, ``default: null``, the ``null`` branch of optional arguments, the
+  top-level ``additionalProperties: false`` and ``maxLength`` (the length caps of
+  :mod:`bridge.core.inputs` are guard rails against hostile input, far above any real
+  name, and a value over one is refused naming the cap). The arguments are still
+  validated by fastmcp against the signature (``null`` stays accepted, an unknown
+  argument and an over-long string stay refused); only what is advertised is shorter.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from pydantic import BaseModel
 
 JSON = dict[str, Any]
 SCALARS: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number"}
-DROPPED_INPUT_KEYS = frozenset({"title", "default"})
+OUTPUT_DEPTH: int | None = 0
+"""The depth of every tool's listed output schema (see :func:`schema`)."""
 
 
 def schema(model: type[BaseModel], *, depth: int | None = 0) -> JSON:
@@ -53,8 +57,8 @@ def schema(model: type[BaseModel], *, depth: int | None = 0) -> JSON:
 
 
 def compact_input(schema: JSON) -> JSON:
-    """A copy of the input schema without titles, ``default: null``, ``{"type": "null"}``
-    branches (a one-branch ``anyOf`` is unwrapped) and the top-level
+    """A copy of the input schema without titles, ``default: null``, ``maxLength``,
+    ``{"type": "null"}`` branches (a one-branch ``anyOf`` is unwrapped) and the top-level
     ``additionalProperties: false``."""
     out: JSON = _compact(schema)
     if out.get("additionalProperties") is False:
@@ -71,7 +75,7 @@ def _compact(value: Any) -> Any:
     for key, item in value.items():
         if key == "properties" and isinstance(item, dict):
             out[key] = {name: _compact(v) for name, v in item.items()}
-        elif key == "title" or (key == "default" and item is None):
+        elif key in ("title", "maxLength") or (key == "default" and item is None):
             continue
         else:
             out[key] = _compact(item)

@@ -9,11 +9,13 @@ errors for what the server does not serve, in our words.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from fastmcp import FastMCP
 from fastmcp.server.middleware import CallNext as FastCallNext
 from fastmcp.server.middleware import Middleware, MiddlewareContext
+from fastmcp.tools import Tool
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
@@ -29,6 +31,7 @@ from bridge.mcp import (
     live,
     prompts,
     resources,
+    schemas,
     tools,
     uris,
 )
@@ -56,6 +59,7 @@ def build_server(ctx: BridgeContext) -> FastMCP:
         instructions=INSTRUCTIONS,
         version=__version__,
         mask_error_details=True,
+        dereference_schemas=False,  # ours have no $ref but a shared $defs entry (output only)
         # Claude Code's channel contract: the server declares the capability.
         experimental_capabilities=channel.capability() if ctx.settings.channel_push else None,
     )
@@ -70,8 +74,22 @@ def build_server(ctx: BridgeContext) -> FastMCP:
     prompts.register(mcp, ctx)
     mcp.add_middleware(RootsChanged(ctx))
     mcp.add_middleware(QualifiedUris(ctx))
+    mcp.add_middleware(CompactInputs())
     _sdk.add_outermost_middleware(mcp, ProtocolErrors(mcp))
     return mcp
+
+
+class CompactInputs(Middleware):
+    """``tools/list``: input schemas as :func:`bridge.mcp.schemas.compact_input` cuts them;
+    arguments are still validated against the signatures."""
+
+    async def on_list_tools(
+        self, context: MiddlewareContext[Any], call_next: FastCallNext[Any, Sequence[Tool]]
+    ) -> Sequence[Tool]:
+        listed = await call_next(context)
+        return [
+            t.model_copy(update={"parameters": schemas.compact_input(t.parameters)}) for t in listed
+        ]
 
 
 class QualifiedUris(Middleware):

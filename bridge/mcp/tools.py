@@ -12,6 +12,7 @@ from pydantic import Field
 from bridge import grep as bounded
 from bridge.core import conditions, present
 from bridge.core.inputs import MAX_ENUM, MAX_GREP, MAX_LABEL, MAX_NAME, MAX_SINCE
+from bridge.mcp import schemas
 from bridge.mcp.context import BridgeContext, model_errors
 from bridge.mcp.instances import StatusWithInstance, status
 
@@ -21,9 +22,9 @@ SCANNERS: Final = 2
 
 
 def schema(model: type[present.Compact]) -> dict[str, Any]:
-    """The answer's schema, declared explicitly: tools return the model dumped without
-    ``null`` fields (see ``model_errors``), so optional fields are simply absent."""
-    return model.model_json_schema(mode="validation")
+    """The answer's compact output schema (:func:`bridge.mcp.schemas.schema`, at
+    :data:`~bridge.mcp.schemas.OUTPUT_DEPTH`)."""
+    return schemas.schema(model, depth=schemas.OUTPUT_DEPTH)
 
 
 def register(mcp: FastMCP, ctx: BridgeContext) -> None:
@@ -36,28 +37,24 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def get_status() -> present.StatusOut:
-        """Tilt at a glance: version, connection, Tiltfile state, resource counts by state,
-        and every failing or pending resource with its error in one line; with several
-        Tilts, which one answered and why. Start here."""
+        """Start here: connection, Tiltfile, counts by state, failing/pending resources
+        and why."""
         return status(ctx, ctx.target)
 
     @mcp.tool(annotations=READ_ONLY, output_schema=schema(present.ResourceList))
     @model_errors
     @ctx.routed
     async def list_resources(
-        label: Annotated[
-            str | None, Field(max_length=MAX_LABEL, description="only resources with this label")
-        ] = None,
+        label: Annotated[str | None, Field(max_length=MAX_LABEL)] = None,
         status: Annotated[
             str | None,
             Field(
                 max_length=MAX_ENUM,
-                description="only this state: " + ", ".join(conditions.STATES),
+                description=", ".join(conditions.STATES),
             ),
         ] = None,
     ) -> present.ResourceList:
-        """One compact row per resource: name, state, update/runtime status, labels, and
-        why it is not ok. Filter by label or state."""
+        """One row per resource: state, statuses, labels, why not ok."""
         store = ctx.store
         return present.resource_rows(
             store.state, store.logs, ctx.clock(), label=label, status_filter=status
@@ -67,12 +64,11 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def describe_resource(
-        name: Annotated[str, Field(max_length=MAX_NAME, description="resource name, e.g. 'web'")],
-        builds: Annotated[int, Field(ge=1, le=50, description="how many past builds")] = 5,
+        name: Annotated[str, Field(max_length=MAX_NAME)],
+        builds: Annotated[int, Field(ge=1, le=50)] = 5,
     ) -> present.ResourceDetail:
-        """Everything about one resource: conditions, update/runtime status, current build,
-        recent builds with errors and durations, what it waits on, trigger mode, disable
-        state, endpoints, pid/pod, and its buttons."""
+        """One resource in full: conditions, builds, waits-on, trigger mode, endpoints,
+        pid/pod, buttons."""
         store = ctx.store
         return present.describe(store.state, store.logs, name, ctx.clock(), builds=builds)
 
@@ -84,49 +80,42 @@ def register(mcp: FastMCP, ctx: BridgeContext) -> None:
             str | None,
             Field(
                 max_length=MAX_NAME,
-                description="resource name; omit for all resources interleaved",
+                description="omit: all",
             ),
         ] = None,
-        tail: Annotated[int, Field(ge=1, le=10_000, description="newest N lines")] = 100,
+        tail: Annotated[int, Field(ge=1, le=10_000)] = 100,
         since: Annotated[
             str | None,
             Field(
                 max_length=MAX_SINCE,
-                description="only newer lines: a duration ('90s', '5m', '2h') or ISO time",
+                description="a duration ('5m') or ISO time",
             ),
         ] = None,
         level: Annotated[
             str | None,
-            Field(max_length=MAX_ENUM, description="minimum level: debug, info, warn, error"),
+            Field(max_length=MAX_ENUM, description="min: debug, info, warn, error"),
         ] = None,
         source: Annotated[
             str | None,
             Field(
                 max_length=MAX_ENUM,
-                description="build (image and update builds), runtime (everything else, "
-                "as Tilt's own `tilt logs --source`), or all",
+                description="build, runtime or all",
             ),
         ] = None,
         grep: Annotated[
             str | None,
             Field(
                 max_length=MAX_GREP,
-                description="regex (case-insensitive) applied before the tail; matching "
-                f"is time-bounded ({bounded.BUDGET_S:g} s a call)",
+                description="case-insensitive regex",
             ),
         ] = None,
-        regex: Annotated[bool, Field(description="false: grep is plain text")] = True,
-        context: Annotated[
-            int, Field(ge=0, le=50, description="lines of context around each grep match")
-        ] = 0,
-        timestamps: Annotated[bool, Field(description="prefix lines with HH:MM:SS.mmm")] = True,
-        current_process: Annotated[
-            bool, Field(description="only lines from the current Tilt process (since its restart)")
-        ] = False,
+        regex: Annotated[bool, Field(description="false: plain text")] = True,
+        context: Annotated[int, Field(ge=0, le=50, description="lines around matches")] = 0,
+        timestamps: bool = True,
+        current_process: Annotated[bool, Field(description="since Tilt's last restart")] = False,
     ) -> present.LogsOut:
-        """Log lines from the bridge's buffer (ANSI codes stripped). grep filters before the
-        tail. Output is capped; when cut, `truncated` says how to get the rest. A line
-        starting with ─── marks a Tilt restart."""
+        """Held log lines (ANSI stripped), capped: see `truncated`. ─── marks a Tilt
+        restart."""
         store = ctx.store
         plan = present.log_plan(
             store.state,

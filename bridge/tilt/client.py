@@ -78,17 +78,33 @@ class TiltHTTP:
         # TLS to verify, skip loading the CA bundle (measured: 7.7 MB RSS, ~190 ms CPU).
         if not base_url.startswith("http://"):
             raise ValueError(f"Tilt's API is plain http://, got {base_url!r}")
-        self._client = httpx2.AsyncClient(
-            base_url=base_url,
-            timeout=timeout_s,
-            follow_redirects=False,
-            trust_env=False,
-            verify=False,
-            headers={"User-Agent": "tilt-mcp-bridge"},
-        )
+        self._timeout_s = timeout_s
+        self._client: httpx2.AsyncClient | None = None
+        self._closed = False
+
+    def _http(self) -> httpx2.AsyncClient:
+        """The httpx2 client, built on the first request: building it imports its
+        transport stack (httpcore2, h11, and trio when installed), which start-up does not
+        need before ``initialize``."""
+        if self._closed:
+            raise RuntimeError(f"TiltHTTP for {self.base_url} is closed")
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                base_url=self.base_url,
+                timeout=self._timeout_s,
+                follow_redirects=False,
+                trust_env=False,
+                verify=False,
+                headers={"User-Agent": "tilt-mcp-bridge"},
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Close the client if a request built it; no request is made after this."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     def reload_token(self) -> None:
         """Re-read the token (after a 403 the file may have been rewritten)."""
@@ -116,7 +132,7 @@ class TiltHTTP:
         extra = {"Content-Type": "application/json"} if content is not None else None
         what = f"{method} {self.base_url}{path}"
         try:
-            resp = await self._client.request(
+            resp = await self._http().request(
                 method, path, content=content, headers=self._headers(extra)
             )
         except httpx2.TimeoutException as exc:

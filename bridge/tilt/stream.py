@@ -12,13 +12,6 @@ from typing import Final, Protocol
 from urllib.parse import quote
 
 import anyio
-from websockets.asyncio.client import connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
 
 from bridge.errors import TiltAuthError, TiltError, TiltUnreachable
 from bridge.tilt.client import TiltHTTP
@@ -81,6 +74,15 @@ class TiltSource:
         self.http.reload_token()
 
     async def open(self, csrf: str) -> AsyncGenerator[str, None]:
+        # Imported with the first connect, not at start-up (23 modules before `initialize`).
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import (
+            ConnectionClosed,
+            InvalidHandshake,
+            InvalidStatus,
+            InvalidURI,
+        )
+
         url = f"{self.ws_url}?csrf={quote(csrf)}"
         shown = self.ws_url  # the csrf stays out of messages
         try:
