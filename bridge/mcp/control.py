@@ -13,6 +13,7 @@ from pydantic import Field
 
 from bridge.control import ToggleResult
 from bridge.core import conditions, logquery, present
+from bridge.core.inputs import MAX_NAME
 from bridge.core.present import Compact
 from bridge.errors import ToolError
 from bridge.mcp.context import BridgeContext, model_errors
@@ -85,7 +86,9 @@ def register_read(mcp: FastMCP, ctx: BridgeContext) -> None:
     @model_errors
     @ctx.routed
     async def list_buttons(
-        resource: Annotated[str | None, Field(description="a resource, or 'global'")] = None,
+        resource: Annotated[
+            str | None, Field(max_length=MAX_NAME, description="a resource, or 'global'")
+        ] = None,
         include_builtin: Annotated[bool, Field(description="also Tilt's own")] = False,
     ) -> ButtonList:
         """UIButtons for click_button, with their inputs."""

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from bridge import waiting
 from bridge.core import conditions, logquery, present
+from bridge.core.inputs import quote
 from bridge.core.logbuffer import format_time_us
 from bridge.core.present import Compact
 from bridge.errors import ToolError
@@ -56,15 +57,33 @@ class ChangesOut(Compact):
     stale: str | None = None
 
 
+MAX_CURSOR_CHARS = 64
+MAX_CHANGE_LINE_CHARS = 2_000
+
+
 def _parse_cursor(cursor: str) -> tuple[int, int]:
     try:
-        version, seq = cursor.split(".", 1)
+        version, seq = cursor[: MAX_CURSOR_CHARS + 1].split(".", 1)
         return int(version), int(seq)
     except ValueError:
         raise ToolError(
-            f"cursor {cursor!r} is not one this server gave out; call get_changes without a "
-            "cursor to start over"
+            f"cursor {quote(cursor)} is not one this server gave out; call get_changes "
+            "without a cursor to start over"
         ) from None
+
+
+def _within_budget(items: list[str], budget: int) -> tuple[list[str], int]:
+    """The newest ``items`` whose JSON size fits ``budget`` bytes, and how many were left
+    out (the oldest)."""
+    kept: list[str] = []
+    for item in reversed(items):
+        size = len(item.encode()) + 8
+        if size > budget:
+            break
+        budget -= size
+        kept.append(item)
+    kept.reverse()
+    return kept, len(items) - len(kept)
 
 
 def register(mcp: FastMCP, bctx: BridgeContext) -> None:
@@ -128,7 +147,9 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
     @model_errors
     @bctx.routed
     async def get_changes(
-        cursor: Annotated[str | None, Field(description="from the last call")] = None,
+        cursor: Annotated[
+            str | None, Field(max_length=MAX_CURSOR_CHARS, description="from the last call")
+        ] = None,
     ) -> ChangesOut:
         """Transitions, builds, new WARN/ERROR lines since `cursor`; the next cursor. For
         clients without push."""
@@ -155,23 +176,43 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
                 f"{len(lines) - MAX_CHANGE_LINES} older warn/error lines cut; use get_logs"
             )
             lines = lines[-MAX_CHANGE_LINES:]
+        rendered = []
+        for x in lines:
+            text = logquery.render_line(x, with_resource=True, timestamps=True)
+            if len(text) > MAX_CHANGE_LINE_CHARS:
+                text = text[:MAX_CHANGE_LINE_CHARS] + f"… (line cut: {len(text)} chars)"
+            rendered.append(text)
+        out = [
+            TransitionOut(
+                time=format_time_us(int(t.time * 1_000_000)),
+                resource=t.resource,
+                kind=t.kind,
+                old=t.old,
+                new=t.new,
+                error=conditions.one_line(t.error) if t.error else None,
+                build=t.build,
+                tilt_time=t.tilt_time,
+                duration_s=t.duration_s,
+            )
+            for t in transitions
+        ]
+        # The answer stays under the cap get_logs has: half for transitions, the rest for
+        # lines; the newest of each are kept, and the note says what was left out.
+        budget = present.MAX_ANSWER_BYTES // 2
+        dumped = [t.model_dump_json(exclude_none=True) for t in out]
+        kept_t, cut_t = _within_budget(dumped, budget)
+        used = sum(len(d.encode()) + 8 for d in kept_t)
+        kept_lines, cut_l = _within_budget(rendered, present.MAX_ANSWER_BYTES - used)
+        if cut_t or cut_l:
+            note = (note + "; " if note else "") + (
+                f"answer capped at {present.MAX_ANSWER_BYTES} bytes: {cut_t} older "
+                f"transition(s) and {cut_l} older line(s) left out; ask again more often, "
+                "or use get_logs / describe_resource for the detail"
+            )
         return ChangesOut(
             cursor=new_cursor,
-            transitions=[
-                TransitionOut(
-                    time=format_time_us(int(t.time * 1_000_000)),
-                    resource=t.resource,
-                    kind=t.kind,
-                    old=t.old,
-                    new=t.new,
-                    error=conditions.one_line(t.error) if t.error else None,
-                    build=t.build,
-                    tilt_time=t.tilt_time,
-                    duration_s=t.duration_s,
-                )
-                for t in transitions
-            ],
-            log=[logquery.render_line(x, with_resource=True, timestamps=True) for x in lines],
+            transitions=out[len(out) - len(kept_t) :],
+            log=kept_lines,
             note=note,
             stale=conditions.stale_note(store.state.connection),
         )
