@@ -252,15 +252,16 @@ class BridgeContext:
             if cached is not None:
                 return cached
             roots = await _list_roots(fctx.session)
-            if roots is not None:
-                if roots:
-                    found: tuple[tuple[str, ...], str] = (roots, "the MCP roots")
-                else:
-                    found = ((self._cwd(),), "the working directory")
-                if len(self._roots) >= MAX_SESSIONS:
-                    del self._roots[next(iter(self._roots))]
-                self._roots[key] = found
-                return found
+            # No roots, none offered, or no answer in time: the working directory, kept
+            # like roots until the client says they changed (so a client that never
+            # answers costs one timeout per session, not one per call).
+            found: tuple[tuple[str, ...], str] = (
+                (roots, "the MCP roots") if roots else ((self._cwd(),), "the working directory")
+            )
+            if len(self._roots) >= MAX_SESSIONS:
+                del self._roots[next(iter(self._roots))]
+            self._roots[key] = found
+            return found
         return (self._cwd(),), "the working directory"
 
     def forget_roots(self, session_id: str | None = None) -> None:
