@@ -92,8 +92,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "pump-sends-no-list-changed",
         "bridge/mcp/notify.py",
-        "self.stats.list_changed += await self.hub.notify_list_changed()",
-        "self.stats.list_changed += 1",
+        "or moved) and self.sync_concrete_resources():\n"
+        "            self.stats.list_changed += await self.hub.notify_list_changed()",
+        "or moved) and self.sync_concrete_resources():\n            self.stats.list_changed += 1",
         ("tests/test_pump_delivery.py", "tests/test_push.py"),
     ),
     Mutant(
