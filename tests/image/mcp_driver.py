@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import shutil
 import statistics
 import subprocess
@@ -310,8 +311,11 @@ def exercise_everything(session: StdioSession) -> dict[str, int]:
         contents = session.request("resources/read", {"uri": res["uri"]})["contents"]
         check(contents and contents[0].get("text"), f"resource {res['uri']} is empty")
     templates = session.request("resources/templates/list", {})["resourceTemplates"]
+    # a Tilt's port, for the instance-qualified templates (tilt://instances/{port}/...)
+    ports = [m.group(1) for r in resources if (m := re.match(r"tilt://instances/(\d+)/", r["uri"]))]
+    check(bool(ports), "resources/list names no tilt://instances/{port}/status")
     for tpl in templates:
-        uri = tpl["uriTemplate"].replace("{name}", TEMPLATE_NAME)
+        uri = tpl["uriTemplate"].replace("{name}", TEMPLATE_NAME).replace("{port}", ports[0])
         contents = session.request("resources/read", {"uri": uri})["contents"]
         check(contents and contents[0].get("text"), f"template {uri} is empty")
 
@@ -325,7 +329,7 @@ def exercise_everything(session: StdioSession) -> dict[str, int]:
         done = session.request(
             "completion/complete",
             {
-                "ref": {"type": "ref/resource", "uri": templates[0]["uriTemplate"]},
+                "ref": {"type": "ref/resource", "uri": "tilt://resources/{name}"},
                 "argument": {"name": "name", "value": "dep"},
             },
         )
