@@ -83,10 +83,12 @@ class UnknownResource(ToolError):
         super().__init__(f"no {kind} named {quoted(name)}; {hint}")
 
 
-def quoted(value: str, limit: int = 100) -> str:
-    """``repr`` of an agent's value for a message, cut to ``limit`` characters with its length."""
+def quoted(value: str, limit: int = 100, *, unit: str = "chars") -> str:
+    """``repr`` of an agent's value for a message, cut to ``limit`` characters with its
+    length. The one quoting rule: :func:`bridge.core.inputs.quote` and
+    :func:`bridge.mcp.uris.quote_value` (``unit="characters"``) call it."""
     if len(value) > limit:
-        return repr(value[:limit]) + f"… ({len(value)} chars)"
+        return repr(value[:limit]) + f"… ({len(value)} {unit})"
     return repr(value)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from bridge.errors import ToolError
+from bridge.errors import ToolError, quoted
 
 QUOTE_CHARS: Final = 100
 MAX_NAME: Final = 256
@@ -28,7 +28,7 @@ MAX_ENUM: Final = 32
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     """``repr`` of the value, cut to about ``limit`` characters with its full length."""
     if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + f"… ({len(value)} chars)"
+        return quoted(value, limit)
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 

@@ -34,6 +34,7 @@ from starlette.applications import Starlette
 from bridge.core.state import TILTFILE
 from bridge.errors import BridgeError, ConfigError
 from bridge.lifecycle import Shutdown
+from bridge.mcp.uris import quote_value
 from bridge.settings import Settings, is_loopback
 from bridge.store import Store
 
@@ -104,7 +105,7 @@ class Guard:
                 send,
                 403,
                 {
-                    "error": f"Origin {_quote(origin)} is not allowed (DNS rebinding guard); "
+                    "error": f"Origin {quote_value(origin)} is not allowed (DNS rebinding guard); "
                     "add it with --allowed-origin if this browser page may use the bridge"
                 },
             )
@@ -135,7 +136,7 @@ class Guard:
             if name == _server_name(server):
                 return None  # the address this connection arrived on
         return (
-            f"Host {_quote(header)} is not this server (DNS rebinding guard); connect to "
+            f"Host {quote_value(header)} is not this server (DNS rebinding guard); connect to "
             f"http://{self.example}{MCP_PATH}, or allow that name with --allowed-host"
         )
 
@@ -208,12 +209,6 @@ def _server_name(server: object) -> str | None:
 
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _quote(value: str) -> str:
-    if len(value) <= QUOTE_CHARS:
-        return repr(value)
-    return f"{value[:QUOTE_CHARS]!r}… ({len(value)} characters)"
 
 
 async def _respond(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import unquote
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, quoted
 
 MAX_URI_CHARS: Final = 2048
 """Longer URIs are refused before anything else looks at them."""
@@ -68,9 +68,7 @@ class BridgeUri:
 
 def quote_value(value: str, limit: int = QUOTE_CHARS) -> str:
     """``value`` for an error message: its repr, cut to ``limit`` characters, with its length."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}… ({len(value)} characters)"
+    return quoted(value, limit, unit="characters")
 
 
 def parse(uri: str) -> BridgeUri:
