@@ -12,6 +12,7 @@ from bridge.core import conditions, logquery, present
 from bridge.core.inputs import quote
 from bridge.core.logbuffer import format_time_us
 from bridge.core.present import Compact
+from bridge.core.present.views import newest_that_fit
 from bridge.errors import ToolError
 from bridge.mcp.context import BridgeContext, model_errors
 from bridge.mcp.tools import READ_ONLY, schema
@@ -70,20 +71,6 @@ def _parse_cursor(cursor: str) -> tuple[int, int]:
             f"cursor {quote(cursor)} is not one this server gave out; call get_changes "
             "without a cursor to start over"
         ) from None
-
-
-def _within_budget(items: list[str], budget: int) -> tuple[list[str], int]:
-    """The newest ``items`` whose JSON size fits ``budget`` bytes, and how many were left
-    out (the oldest)."""
-    kept: list[str] = []
-    for item in reversed(items):
-        size = len(item.encode()) + 8
-        if size > budget:
-            break
-        budget -= size
-        kept.append(item)
-    kept.reverse()
-    return kept, len(items) - len(kept)
 
 
 def register(mcp: FastMCP, bctx: BridgeContext) -> None:
@@ -198,11 +185,12 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
         ]
         # The answer stays under the cap get_logs has: half for transitions, the rest for
         # lines; the newest of each are kept, and the note says what was left out.
-        budget = present.MAX_ANSWER_BYTES // 2
         dumped = [t.model_dump_json(exclude_none=True) for t in out]
-        kept_t, cut_t = _within_budget(dumped, budget)
-        used = sum(len(d.encode()) + 8 for d in kept_t)
-        kept_lines, cut_l = _within_budget(rendered, present.MAX_ANSWER_BYTES - used)
+        n_t = newest_that_fit(dumped, present.MAX_ANSWER_BYTES // 2, overhead=8)
+        used = sum(len(d.encode()) + 8 for d in dumped[len(dumped) - n_t :])
+        n_l = newest_that_fit(rendered, present.MAX_ANSWER_BYTES - used, overhead=8)
+        cut_t, cut_l = len(out) - n_t, len(rendered) - n_l
+        kept_lines = rendered[len(rendered) - n_l :]
         if cut_t or cut_l:
             note = (note + "; " if note else "") + (
                 f"answer capped at {present.MAX_ANSWER_BYTES} bytes: {cut_t} older "
@@ -211,7 +199,7 @@ def register(mcp: FastMCP, bctx: BridgeContext) -> None:
             )
         return ChangesOut(
             cursor=new_cursor,
-            transitions=out[len(out) - len(kept_t) :],
+            transitions=out[len(out) - n_t :],
             log=kept_lines,
             note=note,
             stale=conditions.stale_note(store.state.connection),

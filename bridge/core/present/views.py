@@ -287,13 +287,7 @@ def render_logs(
         for x in result.lines
     ]
     # byte cap: keep the newest lines that fit
-    total = 0
-    keep_from = len(rendered)
-    for i in range(len(rendered) - 1, -1, -1):
-        total += len(rendered[i].encode()) + 1
-        if total > max_bytes:
-            break
-        keep_from = i
+    keep_from = len(rendered) - newest_that_fit(rendered, max_bytes)
     notes = []
     if keep_from == len(rendered) and rendered:
         # The newest line alone is over the cap: show its start rather than nothing.
@@ -332,6 +326,17 @@ def render_logs(
         truncated="; ".join(notes) or None,
         stale=stale_note(state.connection),
     )
+
+
+def newest_that_fit(texts: Sequence[str], max_bytes: int, *, overhead: int = 1) -> int:
+    """How many of the newest ``texts`` (the end of the list) fit in ``max_bytes``, each
+    costing its UTF-8 length plus ``overhead`` (a separator, JSON quoting)."""
+    total = 0
+    for n, text in enumerate(reversed(texts)):
+        total += len(text.encode()) + overhead
+        if total > max_bytes:
+            return n
+    return len(texts)
 
 
 def _cut_line(text: str, max_bytes: int) -> str:
