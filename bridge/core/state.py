@@ -194,22 +194,24 @@ def _build_transitions(
     old_finished = {b.span_id for b in old.build_history} if old is not None else set()
     old_all = build_spans(old)
     out: list[Transition] = []
+
+    def started(span_id: str, tilt_time: str | None) -> Transition:
+        return Transition(
+            version,
+            now,
+            new.name,
+            "build_started",
+            "",
+            "started",
+            build=span_id,
+            tilt_time=tilt_time,
+        )
+
     for rec in reversed(new.build_history):  # Tilt lists newest first
         if not rec.span_id or rec.span_id in old_finished:
             continue
         if rec.span_id not in old_all:
-            out.append(
-                Transition(
-                    version,
-                    now,
-                    new.name,
-                    "build_started",
-                    "",
-                    "started",
-                    build=rec.span_id,
-                    tilt_time=rec.start_time,
-                )
-            )
+            out.append(started(rec.span_id, rec.start_time))
         out.append(
             Transition(
                 version,
@@ -226,18 +228,7 @@ def _build_transitions(
         )
     cur = new.current_build
     if cur is not None and cur.span_id and cur.span_id not in old_all:
-        out.append(
-            Transition(
-                version,
-                now,
-                new.name,
-                "build_started",
-                "",
-                "started",
-                build=cur.span_id,
-                tilt_time=cur.start_time,
-            )
-        )
+        out.append(started(cur.span_id, cur.start_time))
     return out
 
 
