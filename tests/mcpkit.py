@@ -18,6 +18,19 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 DEADLINE_S = 10.0
 
+# A handshake-era initialize over raw Streamable HTTP, and the Accept header it needs.
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+ACCEPT = {"accept": "application/json, text/event-stream"}
+
 
 class Inbox:
     """A client's message handler: keeps every server notification, wakes waiters."""
@@ -146,7 +159,7 @@ class RawHttpClient:
     async def connect(
         cls, url: str, *, experimental: dict[str, dict[str, Any]] | None
     ) -> AsyncIterator[RawHttpClient]:
-        accept = {"accept": "application/json, text/event-stream"}
+        accept = ACCEPT
         async with httpx2.AsyncClient(timeout=DEADLINE_S) as http:
             capabilities: dict[str, Any] = {}
             if experimental is not None:

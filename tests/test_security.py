@@ -21,19 +21,9 @@ from bridge.settings import Secret, Settings
 from bridge.store import Store
 from bridge.testing import FakeTilt
 
-pytestmark = pytest.mark.anyio
+from .mcpkit import ACCEPT, INIT
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-ACCEPT = {"accept": "application/json, text/event-stream"}
+pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
