@@ -78,10 +78,12 @@ async def _one(args: Sequence[str], env: dict[str, str]) -> dict[str, int]:
         err = Path(tmp) / "err"
         argv = [PYTHON, "-X", "importtime", *args]
         async with StdioPeer.spawn(argv, env=env, cwd=REPO, stderr=err) as peer:
-            await peer.initialize(within_s=60)
+            await peer.initialize(within_s=60, notify=False)
             # importtime writes to stderr unbuffered: what is in the file now was
-            # imported before the answer was written.
+            # imported before the answer was written (and before the client said
+            # notifications/initialized, which lets the bridge connect to Tilt).
             text = err.read_text(encoding="utf-8", errors="replace")
+            await peer.initialized()
     return parse(text.splitlines())
 
 

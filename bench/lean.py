@@ -25,8 +25,10 @@ from bench.startup import closed_port, cpu_ns
 async def _start(argv: list[str], tmp: str) -> tuple[int, int]:
     env = child_env({"BRIDGE_LOG_FORMAT": "json"})
     async with StdioPeer.spawn(argv, env=env, cwd=REPO, stderr=Path(tmp) / "err") as peer:
-        reply = await peer.initialize(within_s=30)
-        return reply.at_ns - peer.spawned_ns, cpu_ns(peer.pid)
+        reply = await peer.initialize(within_s=30, notify=False)
+        cpu = cpu_ns(peer.pid)  # before notifications/initialized lets the bridge connect
+        await peer.initialized()
+        return reply.at_ns - peer.spawned_ns, cpu
 
 
 async def starts(repeat: int) -> dict[str, tuple[list[int], list[int]]]:

@@ -141,7 +141,9 @@ class StdioPeer:
             raise RuntimeError(f"{method} failed: {waiter.reply.message['error']}")
         return waiter.reply
 
-    async def initialize(self, *, within_s: float = 60) -> Received:
+    async def initialize(self, *, within_s: float = 60, notify: bool = True) -> Received:
+        """The handshake; ``notify=False`` leaves out ``notifications/initialized`` (the
+        caller sends it with :meth:`initialized`)."""
         reply = await self.request(
             "initialize",
             {
@@ -151,8 +153,12 @@ class StdioPeer:
             },
             within_s=within_s,
         )
-        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        if notify:
+            await self.initialized()
         return reply
+
+    async def initialized(self) -> None:
+        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     async def call_tool(self, name: str, arguments: JSON | None = None) -> JSON:
         """A tool's structured result."""

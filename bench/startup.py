@@ -100,9 +100,10 @@ async def _starts(argv: list[str], repeat: int) -> tuple[list[int], list[int]]:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeat + 1):
             async with StdioPeer.spawn(argv, env=env, cwd=REPO, stderr=Path(tmp) / "err") as peer:
-                reply = await peer.initialize(within_s=30)
+                reply = await peer.initialize(within_s=30, notify=False)
                 wall.append(reply.at_ns - peer.spawned_ns)
-                cpu.append(cpu_ns(peer.pid))
+                cpu.append(cpu_ns(peer.pid))  # before the bridge may connect to Tilt
+                await peer.initialized()
     return wall[1:], cpu[1:]
 
 

@@ -22,7 +22,7 @@ from bridge.discovery import Discovery
 from bridge.errors import BridgeError, FrameError, TiltError
 from bridge.instance import Instance, open_instance
 from bridge.instances import Instances
-from bridge.lifecycle import Shutdown, release_memory
+from bridge.lifecycle import Shutdown, StartGate, release_memory
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
@@ -45,12 +45,17 @@ async def tilt_endpoints(settings: Settings) -> AsyncIterator[tuple[Settings, li
         yield live, ports
 
 
-def registry_for(live: Settings, pinned: list[int]) -> Instances:
+STDIO_GATE_CAP_S = 1.0
+"""Under stdio, the longest the first connection to Tilt waits for the client's handshake."""
+
+
+def registry_for(live: Settings, pinned: list[int], gate: StartGate | None = None) -> Instances:
     """The registry: an explicit ``--port``/``TILT_PORT`` is pinned and wins the
-    default; without one, Tilt's default port is watched while the config lists none."""
+    default; without one, Tilt's default port is watched while the config lists none.
+    Watchers make their first connection once ``gate`` is open."""
 
     def opener(settings: Settings) -> AbstractAsyncContextManager[Instance]:
-        return open_instance(settings, after_big_frame=release_memory)
+        return open_instance(settings, after_big_frame=release_memory, gate=gate)
 
     explicit = live.explicit_port
     return Instances(
@@ -69,14 +74,15 @@ async def serve(settings: Settings) -> None:
     async with anyio.create_task_group() as tg:
         shutdown = Shutdown(tg.cancel_scope, grace_s=1.0 if settings.transport == "stdio" else 4.0)
         tg.start_soon(shutdown.on_signals)
+        gate = StartGate(STDIO_GATE_CAP_S if settings.transport == "stdio" else 0)
         async with tilt_endpoints(settings) as (live, pinned), anyio.create_task_group() as inner:
-            registry = registry_for(live, pinned)
+            registry = registry_for(live, pinned, gate)
             discovery = None
             if not live.demo and live.tilt_config is not None:
                 discovery = Discovery(live.tilt_config)
                 await inner.start(discovery.run)
             await inner.start(registry.run, discovery)
-            await run_mcp(live, registry, inner, shutdown)
+            await run_mcp(live, registry, inner, shutdown, gate)
             inner.cancel_scope.cancel()
         tg.cancel_scope.cancel()
 

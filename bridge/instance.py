@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from bridge.lifecycle import StartGate
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
@@ -30,15 +31,21 @@ class Instance:
 
 @asynccontextmanager
 async def open_instance(
-    settings: Settings, *, after_big_frame: Callable[[], None] | None = None
+    settings: Settings,
+    *,
+    after_big_frame: Callable[[], None] | None = None,
+    gate: StartGate | None = None,
 ) -> AsyncIterator[Instance]:
     """An instance for the Tilt ``settings`` point at; its HTTP client is closed on exit.
-    Start ``instance.watcher.run`` with ``await tg.start(...)`` to connect."""
+    Start ``instance.watcher.run`` with ``await tg.start(...)`` to connect (once ``gate``
+    is open)."""
     store = Store(log_budget_bytes=settings.log_budget_bytes)
     http = TiltHTTP(settings.tilt_base_url, settings.token)
     try:
         source = TiltSource(http, settings.tilt_ws_url, max_frame_bytes=settings.max_frame_bytes)
-        watcher = Watcher(store, source, url=settings.tilt_ws_url, after_big_frame=after_big_frame)
+        watcher = Watcher(
+            store, source, url=settings.tilt_ws_url, after_big_frame=after_big_frame, gate=gate
+        )
         yield Instance(settings.tilt_ws_url, store, http, watcher)
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):

@@ -1,4 +1,5 @@
-"""How the bridge stops (:class:`Shutdown`) and gives memory back (:func:`release_memory`).
+"""How the bridge stops (:class:`Shutdown`), when its watchers first connect
+(:class:`StartGate`), and how it gives memory back (:func:`release_memory`).
 
 Imported by the app and by the transports, which sit below it: it imports nothing of ours."""
 
@@ -52,6 +53,52 @@ class Shutdown:
                 log.info("bridge.stopping", signal=signal.Signals(signum).name)
                 self.trigger()
                 return
+
+
+class StartGate:
+    """When the watchers make their first connection to Tilt.
+
+    Under stdio the client's handshake comes first: a first connection builds the HTTP
+    client, whose import (httpcore2, h11; trio too when it is installed) and requests
+    would otherwise run on the event loop between spawn and the ``initialize`` answer,
+    which needs none of it. The gate opens when the client has the answer
+    (``notifications/initialized``), on its first request other than ``initialize``
+    (the 2026-07-28 era has no handshake), or ``cap_s`` after the transport started
+    reading (:meth:`arm`), whichever comes first; ``cap_s=0`` (the HTTP transport) is
+    open from the start."""
+
+    def __init__(self, cap_s: float) -> None:
+        self.cap_s = cap_s
+        self._event = anyio.Event()
+        self._armed = anyio.Event()
+        if cap_s <= 0:
+            self._event.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._event.is_set()
+
+    def open(self) -> None:
+        self._event.set()
+
+    def arm(self) -> None:
+        """The transport is reading: from now on, wait at most ``cap_s``."""
+        self._armed.set()
+
+    async def wait(self) -> None:
+        """Until the gate is open (at most ``cap_s`` after :meth:`arm`; then it opens)."""
+        if self._event.is_set():
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def deadline() -> None:
+                await self._armed.wait()
+                await anyio.sleep(self.cap_s)
+                self._event.set()
+
+            tg.start_soon(deadline)
+            await self._event.wait()
+            tg.cancel_scope.cancel()
 
 
 def release_memory() -> None:

@@ -38,6 +38,7 @@ from anyio.abc import TaskStatus
 
 from bridge.core.backoff import BackoffPolicy, delays
 from bridge.errors import FrameError, TiltAuthError, TiltError
+from bridge.lifecycle import StartGate
 from bridge.store import Store
 from bridge.tilt.stream import StreamClosed, ViewSource
 from bridge.tilt.view import View, decode_view
@@ -59,8 +60,10 @@ class Watcher:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         after_big_frame: Callable[[], None] | None = None,
+        gate: StartGate | None = None,
     ) -> None:
         self.store = store
+        self.gate = gate
         self.after_big_frame = after_big_frame
         self.source = source
         self.url = url
@@ -94,11 +97,14 @@ class Watcher:
     # ------------------------------------------------------------------ loop
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run forever. ``task_status.started()`` fires before the first attempt."""
+        """Run forever. ``task_status.started()`` fires before the first attempt, which
+        waits for the start gate (if any)."""
         self._set("connecting")
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._expire_triggers)
             task_status.started()
+            if self.gate is not None:
+                await self.gate.wait()
             await self._connect_forever()
 
     async def _expire_triggers(self) -> None:

@@ -10,7 +10,7 @@ from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
 from bridge.instances import Instances
-from bridge.lifecycle import Shutdown
+from bridge.lifecycle import Shutdown, StartGate
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
 from bridge.mcp.server import apply_tool_filters, build_server
@@ -38,14 +38,16 @@ async def assemble(
     *,
     instances: Instances | None = None,
     cwd: Callable[[], str] | None = None,
+    gate: StartGate | None = None,
 ) -> Assembled:
     """The server with every tool/resource/prompt, subscriptions installed, and its pump:
-    around one ``store`` (and ``http``), or around the registry of ``instances``."""
+    around one ``store`` (and ``http``), or around the registry of ``instances``. The
+    client's handshake opens ``gate``."""
     if instances is not None:
         ctx = BridgeContext(settings=settings, instances=instances, cwd=cwd)
     else:
         ctx = BridgeContext(store=store, settings=settings, http=http)
-    mcp = build_server(ctx)
+    mcp = build_server(ctx, gate)
     await apply_tool_filters(mcp, ctx)
     hub = SubscriptionHub(check_uri=parse_uri)  # only our URI shapes, at most 2 KB each
     hub.install(mcp)
@@ -65,13 +67,16 @@ async def run_mcp(
     instances: Instances,
     tg: TaskGroup,
     shutdown: Shutdown | None = None,
+    gate: StartGate | None = None,
 ) -> None:
-    app = await assemble(settings, None, None, instances=instances)
+    app = await assemble(settings, None, None, instances=instances, gate=gate)
     await tg.start(app.pump.run)
     try:
         if settings.transport == "stdio":
             # fastmcp's own logger: quiet unless debugging (our logs say what matters)
             level = "debug" if settings.log_level == "debug" else "warning"
+            if gate is not None:
+                gate.arm()
             await app.mcp.run_stdio_async(show_banner=False, log_level=level)
             return
         from bridge.mcp.http import serve_http

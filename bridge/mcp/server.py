@@ -22,6 +22,7 @@ from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND
 
 from bridge import __version__
 from bridge.errors import BridgeError, ConfigError, UnknownResource, close_matches
+from bridge.lifecycle import StartGate
 from bridge.mcp import (
     _sdk,
     channel,
@@ -53,7 +54,7 @@ addresses one in a resource URI.
 OFFERED: Final = "tools/list, resources/list and prompts/list say what this server offers"
 
 
-def build_server(ctx: BridgeContext) -> FastMCP:
+def build_server(ctx: BridgeContext, gate: StartGate | None = None) -> FastMCP:
     mcp = FastMCP(
         "tilt-mcp-bridge",
         instructions=INSTRUCTIONS,
@@ -72,6 +73,8 @@ def build_server(ctx: BridgeContext) -> FastMCP:
         control.register_write(mcp, ctx)
     resources.register(mcp, ctx)
     prompts.register(mcp, ctx)
+    if gate is not None:
+        mcp.add_middleware(Handshake(gate))
     mcp.add_middleware(RootsChanged(ctx))
     mcp.add_middleware(QualifiedUris(ctx))
     mcp.add_middleware(CompactInputs())
@@ -121,6 +124,36 @@ class QualifiedUris(Middleware):
             except BridgeError as exc:
                 raise errors.not_found(uri, str(exc)) from None
         return await call_next(context)
+
+
+class Handshake(Middleware):
+    """Open the start gate once the client has its ``initialize`` answer: on
+    ``notifications/initialized``, or after any other request (2026-07-28 has no handshake)."""
+
+    def __init__(self, gate: StartGate) -> None:
+        self.gate = gate
+
+    async def on_notification(
+        self, context: MiddlewareContext[Any], call_next: FastCallNext[Any, Any]
+    ) -> Any:
+        if context.method == "notifications/initialized":
+            self.gate.open()
+        return await call_next(context)
+
+    async def on_request(
+        self, context: MiddlewareContext[Any], call_next: FastCallNext[Any, Any]
+    ) -> Any:
+        try:
+            return await call_next(context)
+        finally:
+            # a client's request (the server's own list_tools has no request context)
+            fctx = context.fastmcp_context
+            if (
+                context.method != "initialize"
+                and fctx is not None
+                and fctx.request_context is not None
+            ):
+                self.gate.open()
 
 
 class RootsChanged(Middleware):

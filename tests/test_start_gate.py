@@ -1,0 +1,150 @@
+"""The first connection to Tilt waits for the client's handshake (stdio), so the
+``initialize`` answer does not wait behind the HTTP client's import and requests.
+
+The gate itself on anyio's clock, then the real process over stdio against the fake
+Tilt: no request reaches Tilt before the client says it has the answer, and one does
+right after ``notifications/initialized``, after any other first request, or after the
+cap when the client says nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from bridge.app import STDIO_GATE_CAP_S
+from bridge.lifecycle import StartGate
+from bridge.testing import FakeTilt
+
+pytestmark = pytest.mark.anyio
+
+CSRF = "/api/websocket_token"
+
+
+# -- the gate ---------------------------------------------------------------------------
+
+
+async def test_cap_zero_is_open_from_the_start() -> None:
+    gate = StartGate(0)
+    assert gate.is_open
+    with anyio.fail_after(1):
+        await gate.wait()
+
+
+async def test_open_releases_every_waiter() -> None:
+    gate = StartGate(60)
+    passed: list[int] = []
+
+    async def waiter(i: int) -> None:
+        await gate.wait()
+        passed.append(i)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(3):
+            tg.start_soon(waiter, i)
+        await anyio.sleep(0.05)
+        assert passed == []
+        gate.open()
+    assert sorted(passed) == [0, 1, 2]
+    assert gate.is_open
+
+
+async def test_the_cap_counts_from_arm_not_from_creation() -> None:
+    gate = StartGate(0.2)
+    with anyio.move_on_after(0.4) as scope:
+        await gate.wait()  # never armed: no deadline
+    assert scope.cancelled_caught
+    assert not gate.is_open
+    gate.arm()
+    start = anyio.current_time()
+    with anyio.fail_after(2):
+        await gate.wait()
+    assert anyio.current_time() - start >= 0.19
+    assert gate.is_open
+
+
+# -- the process ------------------------------------------------------------------------
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+
+
+class Peer:
+    def __init__(self, proc: Process) -> None:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        self.proc = proc
+        self.stdin = proc.stdin
+        self.out = BufferedByteReceiveStream(proc.stdout)
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self.stdin.send((json.dumps(msg) + "\n").encode())
+
+    async def reply(self, want_id: int) -> dict[str, Any]:
+        with anyio.fail_after(30):
+            while True:
+                msg: dict[str, Any] = json.loads(await self.out.receive_until(b"\n", 1 << 24))
+                if msg.get("id") == want_id:
+                    return msg
+
+
+@asynccontextmanager
+async def bridge_over_stdio(tilt: FakeTilt) -> AsyncIterator[Peer]:
+    env = {**os.environ, "TILT_TOKEN": tilt.token or "", "BRIDGE_LOG_FORMAT": "json"}
+    argv = [sys.executable, "-m", "bridge", "--host", "127.0.0.1", "--port", str(tilt.port)]
+    async with await anyio.open_process(argv, env=env, stderr=None) as proc:
+        peer = Peer(proc)
+        try:
+            await peer.send(INIT)
+            assert "result" in await peer.reply(1)
+            yield peer
+        finally:
+            await peer.stdin.aclose()
+            with anyio.move_on_after(10):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+
+
+async def until_tilt_is_asked(tilt: FakeTilt, within_s: float) -> None:
+    with anyio.fail_after(within_s):
+        while not tilt.requests_to(CSRF):  # noqa: ASYNC110 - the fake records, it does not signal
+            await anyio.sleep(0.02)
+
+
+async def test_no_request_to_tilt_until_the_client_is_initialized() -> None:
+    async with FakeTilt() as tilt, bridge_over_stdio(tilt) as peer:
+        await anyio.sleep(STDIO_GATE_CAP_S / 2)
+        assert tilt.requests_to(CSRF) == []
+        await peer.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        await until_tilt_is_asked(tilt, STDIO_GATE_CAP_S / 2)
+        await tilt.wait_connected()
+
+
+async def test_any_other_first_request_opens_the_gate() -> None:
+    async with FakeTilt() as tilt, bridge_over_stdio(tilt) as peer:
+        await peer.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        assert "result" in await peer.reply(2)
+        await until_tilt_is_asked(tilt, STDIO_GATE_CAP_S / 2)
+
+
+async def test_a_silent_client_still_gets_its_tilt_watched_after_the_cap() -> None:
+    async with FakeTilt() as tilt, bridge_over_stdio(tilt):
+        await until_tilt_is_asked(tilt, STDIO_GATE_CAP_S + 5)
+        await tilt.wait_connected()
