@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
-import structlog
 
 from bridge import log as bridge_log
 from bridge.core import present
@@ -23,13 +22,14 @@ from bridge.errors import BridgeError, FrameError, TiltError
 from bridge.instance import Instance, open_instance
 from bridge.instances import Instances
 from bridge.lifecycle import Shutdown, StartGate, release_memory
+from bridge.log import get_logger
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
 from bridge.tilt.stream import TiltSource
 from bridge.tilt.view import decode_view
 
-log = structlog.get_logger("bridge.app")
+log = get_logger("bridge.app")
 
 
 @asynccontextmanager

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 import anyio
-import structlog
 
 from bridge.core.logbuffer import LogLine, parse_time_us
 from bridge.core.state import State
 from bridge.errors import TiltConflict, ToolError, UnknownResource
+from bridge.log import get_logger
 from bridge.store import Store
 from bridge.tilt.view import TRIGGER_MODES, Button, ButtonInput, Resource
 from bridge.waiting import (
@@ -29,7 +29,7 @@ from bridge.waiting import (
     wait_for,
 )
 
-log = structlog.get_logger("bridge.control")
+log = get_logger("bridge.control")
 
 MODE_NAMES: Final = {v: k for k, v in TRIGGER_MODES.items()}
 CONFIRM_TIMEOUT_S: Final = 10.0

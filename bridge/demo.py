@@ -13,14 +13,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import anyio
-import structlog
 
+from bridge.log import get_logger
 from bridge.settings import Settings, TokenSource
 from bridge.testing import DEFAULT_TOKEN, FakeTilt, load_recording
 from bridge.testing.model import Obj, delta, is_disabled, micro_time, runtime_span, segment
 from bridge.testing.recordings import DEFAULT_INITIAL
 
-log = structlog.get_logger("bridge.demo")
+log = get_logger("bridge.demo")
 
 
 def demo_view(index: int) -> Obj:

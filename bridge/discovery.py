@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Final
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
 from bridge.core.instances import MAX_CONFIG_BYTES, TiltConfig, parse_config
+from bridge.log import get_logger
 
-log = structlog.get_logger("bridge.discovery")
+log = get_logger("bridge.discovery")
 
 POLL_INTERVAL_S: Final = 1.0
 """How often the config file is stat'ed: a ``tilt up`` takes seconds to be ready anyway."""

@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from bridge.core.instances import Candidate, Choice, match_instance, select
 from bridge.discovery import Discovery, Found
 from bridge.instance import Instance, open_instance
+from bridge.log import get_logger
 from bridge.settings import Settings
 
-log = structlog.get_logger("bridge.instances")
+log = get_logger("bridge.instances")
 
 MAX_WATCHED: Final = 16
 """Tilts connected at once; with the default 32 MiB each still holds 2 MiB of logs,

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 
 import anyio
-import structlog
 
-log = structlog.get_logger("bridge.app")
+from bridge.log import get_logger
+
+log = get_logger("bridge.app")
 
 
 def _hard_exit() -> None:  # pragma: no cover - runs only when cleanup hangs

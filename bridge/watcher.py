@@ -33,17 +33,17 @@ from dataclasses import replace
 from typing import Final
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
 from bridge.core.backoff import BackoffPolicy, delays
 from bridge.errors import FrameError, TiltAuthError, TiltError
 from bridge.lifecycle import StartGate
+from bridge.log import get_logger
 from bridge.store import Store
 from bridge.tilt.stream import StreamClosed, ViewSource
 from bridge.tilt.view import View, decode_view
 
-log = structlog.get_logger("bridge.watcher")
+log = get_logger("bridge.watcher")
 
 THREAD_DECODE_BYTES: Final = 512 * 1024
 """Frames larger than this are decoded in a worker thread so MCP requests keep flowing."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
 from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
 from bridge.instances import Instances
 from bridge.lifecycle import Shutdown, StartGate
+from bridge.log import get_logger
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
 from bridge.mcp.server import apply_tool_filters, build_server
@@ -20,7 +20,7 @@ from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
 
-log = structlog.get_logger("bridge.mcp")
+log = get_logger("bridge.mcp")
 
 
 @dataclass(slots=True)

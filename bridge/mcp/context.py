@@ -34,7 +34,6 @@ from urllib.parse import unquote, urlparse
 
 import anyio
 import mcp_types as t
-import structlog
 from fastmcp.exceptions import ToolError as McpToolError
 from fastmcp.server.dependencies import get_context
 from pydantic import BaseModel, Field
@@ -44,6 +43,7 @@ from bridge.core.instances import Candidate, Choice, match_instance
 from bridge.core.instances import quote as quote_instance
 from bridge.errors import BridgeError, ToolError
 from bridge.instances import Instances
+from bridge.log import get_logger
 from bridge.settings import Settings
 from bridge.store import Store
 from bridge.tilt.client import TiltHTTP
@@ -293,7 +293,7 @@ async def _list_roots(session: Any) -> tuple[str, ...] | None:
             # capability in 2026-07-28; handshake-era clients still offer roots).
             result = await session.send_request(t.ListRootsRequest(), t.ListRootsResult)
     except Exception:  # a client that declares roots and fails to list them
-        structlog.get_logger("bridge.mcp").debug("mcp.roots.failed", exc_info=True)
+        get_logger("bridge.mcp").debug("mcp.roots.failed", exc_info=True)
         return None
     if result is None:
         return None

@@ -16,9 +16,10 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Final, Generic, Protocol, TypeVar
 
 import anyio
-import structlog
 
-log = structlog.get_logger("bridge.mcp.delivery")
+from bridge.log import get_logger
+
+log = get_logger("bridge.mcp.delivery")
 
 MAX_STALLS: Final = 3
 """Batches in a row a client may leave unread before it is dropped."""

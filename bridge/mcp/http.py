@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 import uvicorn
 from fastmcp import FastMCP
 from starlette.applications import Starlette
@@ -34,11 +33,12 @@ from starlette.applications import Starlette
 from bridge.core.state import TILTFILE
 from bridge.errors import BridgeError, ConfigError
 from bridge.lifecycle import Shutdown
+from bridge.log import get_logger
 from bridge.mcp.uris import quote_value
 from bridge.settings import Settings, is_loopback
 from bridge.store import Store
 
-log = structlog.get_logger("bridge.http")
+log = get_logger("bridge.http")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

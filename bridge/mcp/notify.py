@@ -30,13 +30,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 from fastmcp import FastMCP
 from fastmcp.resources import FunctionResource
 
 from bridge.core.state import Change, ConnectionInfo
 from bridge.errors import BridgeError
+from bridge.log import get_logger
 from bridge.mcp import channel
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.resources import (
@@ -49,7 +49,7 @@ from bridge.mcp.subscriptions import SubscriptionHub
 from bridge.mcp.uris import BridgeUri, UriRefused, parse
 from bridge.store import Store
 
-log = structlog.get_logger("bridge.notify")
+log = get_logger("bridge.notify")
 
 Reader = Callable[[BridgeContext, str], str]
 """What a URI returns now (``resources.read_uri``; a seam for tests)."""

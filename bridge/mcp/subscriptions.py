@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import anyio
-import structlog
 from fastmcp import FastMCP
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -66,12 +65,13 @@ from mcp_types.version import (
 )
 
 from bridge.errors import BridgeError
+from bridge.log import get_logger
 from bridge.mcp import _sdk
 from bridge.mcp.delivery import Delivery, Notification
 from bridge.mcp.registry import LimitReached, Registry, SubscriptionStats
 from bridge.mcp.uris import MAX_URI_CHARS, quote_value
 
-log = structlog.get_logger("bridge.mcp.subscriptions")
+log = get_logger("bridge.mcp.subscriptions")
 
 UPDATED: Final = "notifications/resources/updated"
 LIST_CHANGED: Final = "notifications/resources/list_changed"
