@@ -11,7 +11,7 @@
     └── ToolError              a tool call that cannot be answered as asked
         └── UnknownResource    a resource/button name Tilt does not have (with close matches)
 
-Foreign exceptions (websockets, httpx2, OSError) are translated at one boundary each:
+Foreign exceptions (websockets, h11, OSError) are translated at one boundary each:
 ``bridge.tilt.client`` for HTTP and ``bridge.tilt.stream`` for the websocket.
 Messages say what happened, the value involved, and what to do next. They never
 contain Tilt's token.

@@ -36,13 +36,13 @@ CORE_FORBIDDEN_STDLIB = {
 # Each third-party library, and where it may be imported.
 CONFINED: dict[str, tuple[str, ...]] = {
     "websockets": ("bridge.tilt.stream", "bridge.testing"),
-    "httpx2": ("bridge.tilt.client",),
+    "httpx2": (),  # fastmcp's; Tilt's API is spoken with h11 (bridge.tilt.client)
     "fastmcp": ("bridge.mcp",),
     "mcp": ("bridge.mcp",),
     "mcp_types": ("bridge.mcp",),
     "uvicorn": ("bridge.mcp.http", "bridge.testing"),
     "starlette": ("bridge.mcp.http", "bridge.testing"),
-    "h11": ("bridge.testing",),
+    "h11": ("bridge.tilt.client", "bridge.testing"),
     "regex": ("bridge.grep",),
 }
 

@@ -3,11 +3,19 @@ accepted as Tilt accepts a correct request, with ``X-Tilt-Token`` and no ``Origi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+import anyio
+import anyio.abc
 import pytest
+from anyio.abc import SocketStream
 
 from bridge.control import build_inputs
+from bridge.errors import TiltUnreachable
 from bridge.settings import TokenSource
 from bridge.testing import FakeTilt
 from bridge.tilt.client import BUTTON_PATH, TiltHTTP
@@ -48,9 +56,9 @@ async def test_every_call_carries_the_token_and_no_origin_and_is_accepted() -> N
         assert "origin" not in req.headers
 
 
-async def test_the_client_is_built_on_the_first_request_and_closes_cleanly_either_way() -> None:
-    """Start-up builds no httpx2 client (issue 13); ``aclose`` works whether a request
-    built one or not, and nothing is sent after it."""
+async def test_each_request_closes_its_connection_and_nothing_is_sent_after_aclose() -> None:
+    """One connection per request (``Connection: close``), none left open; after
+    ``aclose`` a request is refused before it reaches Tilt."""
     unused = TiltHTTP("http://127.0.0.1:9", TokenSource(), timeout_s=1)
     await unused.aclose()
     await unused.aclose()
@@ -59,13 +67,102 @@ async def test_the_client_is_built_on_the_first_request_and_closes_cleanly_eithe
     async with FakeTilt() as tilt:
         settings = settings_for(tilt)
         http = TiltHTTP(settings.tilt_base_url, settings.token, timeout_s=5)
-        assert http._client is None
         assert await http.fetch_csrf() == tilt.csrf
-        built = http._client
-        assert built is not None
-        await http.fetch_csrf()
-        assert http._client is built  # one client, reused
+        assert await http.fetch_csrf() == tilt.csrf
+        sent = len(tilt.requests)
         await http.aclose()
-        assert built.is_closed
         with pytest.raises(RuntimeError, match="closed"):
             await http.fetch_csrf()
+        assert len(tilt.requests) == sent
+    assert [r.path for r in tilt.requests] == ["/api/websocket_token"] * 2
+
+
+# -- what is not Tilt, or not all of it ------------------------------------------------
+
+
+@asynccontextmanager
+async def raw_server(answer: Callable[[SocketStream], Awaitable[None]]) -> AsyncIterator[str]:
+    """A TCP server on 127.0.0.1 that reads the request head and runs ``answer``."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            head = b""
+            with anyio.move_on_after(5):
+                while b"\r\n\r\n" not in head:
+                    head += await stream.receive()
+            await answer(stream)
+
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}"
+        tg.cancel_scope.cancel()
+
+
+def client(url: str, timeout_s: float = 5) -> TiltHTTP:
+    return TiltHTTP(url, TokenSource(), timeout_s=timeout_s)
+
+
+async def test_a_port_that_is_not_http_says_so() -> None:
+    async def garbage(stream: SocketStream) -> None:
+        await stream.send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+    async with raw_server(garbage) as url:
+        with pytest.raises(TiltUnreachable, match=r"not HTTP/1\.1.*is this port Tilt's"):
+            await client(url).fetch_csrf()
+
+
+async def test_a_connection_closed_before_the_answer_is_unreachable() -> None:
+    async def hang_up(stream: SocketStream) -> None:
+        return
+
+    async with raw_server(hang_up) as url:
+        with pytest.raises(TiltUnreachable, match="not reachable"):
+            await client(url).fetch_csrf()
+
+
+async def test_an_answer_that_never_comes_times_out_in_our_words() -> None:
+    async def silent(stream: SocketStream) -> None:
+        await anyio.sleep(30)
+
+    async with raw_server(silent) as url:
+        with pytest.raises(TiltUnreachable, match="timed out; is Tilt busy or restarting"):
+            await client(url, timeout_s=0.3).fetch_csrf()
+
+
+async def test_a_body_past_the_cap_is_refused_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bridge.tilt.client.MAX_BODY_BYTES", 1000)
+
+    async def flood(stream: SocketStream) -> None:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        with contextlib.suppress(anyio.BrokenResourceError, OSError):
+            for _ in range(100):
+                await stream.send(b"x" * 1000)
+
+    async with raw_server(flood) as url:
+        with pytest.raises(TiltUnreachable, match="over 1,000 bytes"):
+            await client(url).get_view()
+
+
+async def test_a_closed_port_is_unreachable_without_the_token() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    http = TiltHTTP(f"http://127.0.0.1:{port}", TokenSource(env_value="secret-token-1234"))
+    with pytest.raises(TiltUnreachable, match="is 'tilt up' running") as caught:
+        await http.fetch_csrf()
+    assert "secret-token-1234" not in str(caught.value)
+
+
+async def test_a_chunked_answer_with_a_date_is_read_whole_and_sets_the_clock() -> None:
+    async def chunked(stream: SocketStream) -> None:
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\nDate: Tue, 01 Dec 2026 12:00:00 GMT\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n4\r\ncsrf\r\n3\r\n-42\r\n0\r\n\r\n"
+        )
+
+    async with raw_server(chunked) as url:
+        http = client(url)
+        assert await http.fetch_csrf() == "csrf-42"
+    assert http.clock_offset_s != 0.0

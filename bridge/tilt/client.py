@@ -1,8 +1,15 @@
 """Tilt's HTTP API: csrf for the websocket, and the write operations of its web UI.
 
 Every request carries ``X-Tilt-Token`` and no ``Origin`` header (tilt-protocol.md
-§2, §5). This is the one place httpx2 exceptions are translated into
-:mod:`bridge.errors`. The token never appears in an error message.
+§2, §5). The token never appears in an error message.
+
+HTTP/1.1 is spoken with h11 (the protocol state machine the fake Tilt's server uses
+too) over an anyio TCP stream, one connection per request (``Connection: close``):
+Tilt's API is plain ``http://`` on a near host, the bridge makes a handful of calls a
+minute, and a pooling client's transport stack (httpx2 → httpcore2, and trio when it is
+installed) cost the idle bridge 1.6 MiB of RSS (4 MB with trio) and ~20 ms (60 ms) of
+CPU on its first request. This is the one place socket and HTTP errors are translated
+into :mod:`bridge.errors`.
 """
 
 from __future__ import annotations
@@ -10,11 +17,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Final
+from urllib.parse import urlsplit
 
-import httpx2
+import anyio
+import h11
 
 from bridge.errors import (
     TiltAuthError,
@@ -27,6 +37,10 @@ from bridge.settings import Secret, TokenSource
 
 BUTTON_PATH: Final = "/proxy/apis/tilt.dev/v1alpha1/uibuttons/{name}/status"
 BUILD_REASON_WEB: Final = 16  # model.BuildReasonFlagTriggerWeb, what Tilt's web UI sends
+MAX_BODY_BYTES: Final = 256 * 1024 * 1024
+"""The largest answer read (``/api/view`` of a big project is tens of MB); more is an error."""
+MAX_HEAD_BYTES: Final = 64 * 1024
+"""The largest status line + headers read."""
 
 AUTH_HINT: Final = (
     "Tilt rejected the token (403). The bridge reads it from {source}; make sure it is the "
@@ -55,6 +69,23 @@ def click_timestamp(now: datetime | None = None) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer of Tilt's: status, headers (names lower-cased) and the whole body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> object:
+        """The body as JSON (``ValueError`` if it is not)."""
+        return json.loads(self.content)
+
+
 class TiltHTTP:
     """An async client for one Tilt (``http://host:port``)."""
 
@@ -74,37 +105,19 @@ class TiltHTTP:
         times are never compared with ours."""
         self._token_source = token
         self._token: Secret | None = token.read()
-        # Tilt's HUD serves plain http:// only, and so does every URL we build; with no
-        # TLS to verify, skip loading the CA bundle (measured: 7.7 MB RSS, ~190 ms CPU).
-        if not base_url.startswith("http://"):
-            raise ValueError(f"Tilt's API is plain http://, got {base_url!r}")
+        # Tilt's HUD serves plain http:// only, and so does every URL we build.
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"Tilt's API is plain http://host:port, got {base_url!r}")
+        self._host = parts.hostname
+        self._port = parts.port or 80
+        self._host_header = parts.netloc
         self._timeout_s = timeout_s
-        self._client: httpx2.AsyncClient | None = None
         self._closed = False
 
-    def _http(self) -> httpx2.AsyncClient:
-        """The httpx2 client, built on the first request: building it imports its
-        transport stack (httpcore2, h11, and trio when installed), which start-up does not
-        need before ``initialize``."""
-        if self._closed:
-            raise RuntimeError(f"TiltHTTP for {self.base_url} is closed")
-        if self._client is None:
-            self._client = httpx2.AsyncClient(
-                base_url=self.base_url,
-                timeout=self._timeout_s,
-                follow_redirects=False,
-                trust_env=False,
-                verify=False,
-                headers={"User-Agent": "tilt-mcp-bridge"},
-            )
-        return self._client
-
     async def aclose(self) -> None:
-        """Close the client if a request built it; no request is made after this."""
+        """No request is made after this (each request closes its own connection)."""
         self._closed = True
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     def reload_token(self) -> None:
         """Re-read the token (after a 403 the file may have been rewritten)."""
@@ -127,20 +140,26 @@ class TiltHTTP:
         *,
         body: object = None,
         expect: Sequence[int] = (200,),
-    ) -> httpx2.Response:
-        content = None if body is None else json.dumps(body).encode()
-        extra = {"Content-Type": "application/json"} if content is not None else None
+    ) -> Reply:
+        if self._closed:
+            raise RuntimeError(f"TiltHTTP for {self.base_url} is closed")
+        content = b"" if body is None else json.dumps(body).encode()
+        extra = {"Content-Type": "application/json"} if body is not None else None
         what = f"{method} {self.base_url}{path}"
         try:
-            resp = await self._http().request(
-                method, path, content=content, headers=self._headers(extra)
-            )
-        except httpx2.TimeoutException as exc:
+            with anyio.fail_after(self._timeout_s):
+                resp = await self._exchange(method, path, content, self._headers(extra))
+        except TimeoutError as exc:
             raise TiltUnreachable(f"{what} timed out; is Tilt busy or restarting?") from exc
-        except httpx2.TransportError as exc:
+        except (OSError, anyio.BrokenResourceError) as exc:
             raise TiltUnreachable(
                 f"tilt is not reachable at {self.base_url} ({exc.__class__.__name__}); "
                 "is 'tilt up' running?"
+            ) from exc
+        except h11.ProtocolError as exc:
+            raise TiltUnreachable(
+                f"{what}: the answer is not HTTP/1.1 Tilt speaks ({_short(str(exc), 120)}); "
+                "is this port Tilt's?"
             ) from exc
         offset = server_offset_s(resp.headers.get("date"), self._clock())
         if offset is not None:
@@ -157,6 +176,50 @@ class TiltHTTP:
         raise TiltRequestError(
             f"{what} answered {resp.status_code}: {text}", status=resp.status_code, body=resp.text
         )
+
+    async def _exchange(
+        self, method: str, path: str, content: bytes, headers: Mapping[str, str]
+    ) -> Reply:
+        """One request on a fresh connection, answered in full (or ``h11.ProtocolError``)."""
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        head = [
+            ("Host", self._host_header),
+            ("User-Agent", "tilt-mcp-bridge"),
+            ("Accept", "*/*"),
+            ("Connection", "close"),
+            *headers.items(),
+        ]
+        if content or method in ("POST", "PUT", "PATCH"):
+            head.append(("Content-Length", str(len(content))))
+        out = conn.send(h11.Request(method=method, target=path, headers=head)) or b""
+        if content:
+            out += conn.send(h11.Data(data=content)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        async with await anyio.connect_tcp(self._host, self._port) as stream:
+            await stream.send(out)
+            response: h11.Response | None = None
+            body = bytearray()
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    try:
+                        chunk = await stream.receive(65536)
+                    except anyio.EndOfStream:
+                        chunk = b""
+                    if not chunk and response is None:
+                        raise ConnectionResetError("closed before answering")
+                    conn.receive_data(chunk)
+                elif isinstance(event, h11.Response):
+                    response = event
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_BODY_BYTES:
+                        raise h11.RemoteProtocolError(f"the body is over {MAX_BODY_BYTES:,} bytes")
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+        assert response is not None  # EndOfMessage comes after a Response
+        names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
+        return Reply(response.status_code, names, bytes(body))
 
     # ------------------------------------------------------------------ reads
 
