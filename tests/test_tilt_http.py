@@ -132,7 +132,7 @@ async def test_an_answer_that_never_comes_times_out_in_our_words() -> None:
 
 
 async def test_a_body_past_the_cap_is_refused_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bridge.tilt.client.MAX_BODY_BYTES", 1000)
+    monkeypatch.setattr("bridge.tilt._http11.MAX_BODY_BYTES", 1000)
 
     async def flood(stream: SocketStream) -> None:
         await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")

@@ -24,7 +24,6 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import anyio
-import h11
 
 from bridge.errors import (
     TiltAuthError,
@@ -37,10 +36,6 @@ from bridge.settings import Secret, TokenSource
 
 BUTTON_PATH: Final = "/proxy/apis/tilt.dev/v1alpha1/uibuttons/{name}/status"
 BUILD_REASON_WEB: Final = 16  # model.BuildReasonFlagTriggerWeb, what Tilt's web UI sends
-MAX_BODY_BYTES: Final = 256 * 1024 * 1024
-"""The largest answer read (``/api/view`` of a big project is tens of MB); more is an error."""
-MAX_HEAD_BYTES: Final = 64 * 1024
-"""The largest status line + headers read."""
 
 AUTH_HINT: Final = (
     "Tilt rejected the token (403). The bridge reads it from {source}; make sure it is the "
@@ -146,9 +141,20 @@ class TiltHTTP:
         content = b"" if body is None else json.dumps(body).encode()
         extra = {"Content-Type": "application/json"} if body is not None else None
         what = f"{method} {self.base_url}{path}"
+        from bridge.tilt import _http11  # h11, on the first request: not before ``initialize``
+
         try:
             with anyio.fail_after(self._timeout_s):
-                resp = await self._exchange(method, path, content, self._headers(extra))
+                status, names, data = await _http11.exchange(
+                    self._host,
+                    self._port,
+                    self._host_header,
+                    method,
+                    path,
+                    content,
+                    self._headers(extra),
+                )
+                resp = Reply(status, names, data)
         except TimeoutError as exc:
             raise TiltUnreachable(f"{what} timed out; is Tilt busy or restarting?") from exc
         except (OSError, anyio.BrokenResourceError) as exc:
@@ -156,7 +162,7 @@ class TiltHTTP:
                 f"tilt is not reachable at {self.base_url} ({exc.__class__.__name__}); "
                 "is 'tilt up' running?"
             ) from exc
-        except h11.ProtocolError as exc:
+        except _http11.NotHTTP as exc:
             raise TiltUnreachable(
                 f"{what}: the answer is not HTTP/1.1 Tilt speaks ({_short(str(exc), 120)}); "
                 "is this port Tilt's?"
@@ -176,50 +182,6 @@ class TiltHTTP:
         raise TiltRequestError(
             f"{what} answered {resp.status_code}: {text}", status=resp.status_code, body=resp.text
         )
-
-    async def _exchange(
-        self, method: str, path: str, content: bytes, headers: Mapping[str, str]
-    ) -> Reply:
-        """One request on a fresh connection, answered in full (or ``h11.ProtocolError``)."""
-        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
-        head = [
-            ("Host", self._host_header),
-            ("User-Agent", "tilt-mcp-bridge"),
-            ("Accept", "*/*"),
-            ("Connection", "close"),
-            *headers.items(),
-        ]
-        if content or method in ("POST", "PUT", "PATCH"):
-            head.append(("Content-Length", str(len(content))))
-        out = conn.send(h11.Request(method=method, target=path, headers=head)) or b""
-        if content:
-            out += conn.send(h11.Data(data=content)) or b""
-        out += conn.send(h11.EndOfMessage()) or b""
-        async with await anyio.connect_tcp(self._host, self._port) as stream:
-            await stream.send(out)
-            response: h11.Response | None = None
-            body = bytearray()
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    try:
-                        chunk = await stream.receive(65536)
-                    except anyio.EndOfStream:
-                        chunk = b""
-                    if not chunk and response is None:
-                        raise ConnectionResetError("closed before answering")
-                    conn.receive_data(chunk)
-                elif isinstance(event, h11.Response):
-                    response = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                    if len(body) > MAX_BODY_BYTES:
-                        raise h11.RemoteProtocolError(f"the body is over {MAX_BODY_BYTES:,} bytes")
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
-        assert response is not None  # EndOfMessage comes after a Response
-        names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
-        return Reply(response.status_code, names, bytes(body))
 
     # ------------------------------------------------------------------ reads
 
