@@ -3,8 +3,6 @@
 Not registered at all under ``--read-only``. Annotations say what each truly does.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Final
 
 from fastmcp import FastMCP

@@ -1,8 +1,6 @@
 """Several Tilts: the ``list_instances`` tool, the ``instance`` block of ``get_status``,
 and ``tilt://instances`` (the same answer as a resource)."""
 
-from __future__ import annotations
-
 from fastmcp import FastMCP
 from mcp.types import ToolAnnotations
 from pydantic import Field

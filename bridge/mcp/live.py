@@ -1,7 +1,5 @@
 """Tools for agents that want changes: ``wait_for`` (no polling) and ``get_changes``."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastmcp import Context, FastMCP

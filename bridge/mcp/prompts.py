@@ -1,7 +1,5 @@
 """Log-tailing prompts, built from live data at the moment they are asked for."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastmcp import FastMCP

@@ -17,8 +17,6 @@ allows ``#``, ``?`` and spaces in names) and decoded exactly once when a URI is 
 handler runs.
 """
 
-from __future__ import annotations
-
 from typing import Final
 from urllib.parse import quote
 

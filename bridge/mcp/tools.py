@@ -1,7 +1,5 @@
 """Read-only MCP tools. All answer from the cache; none calls Tilt."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Final
 
 import anyio
