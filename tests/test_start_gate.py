@@ -1,18 +1,21 @@
-"""The first connection to Tilt waits for the client's handshake (stdio), so the
+"""Start-up. The first connection to Tilt waits for the client's handshake (stdio), so the
 ``initialize`` answer does not wait behind the HTTP client's import and requests.
 
 The gate itself on anyio's clock, then the real process over stdio against the fake
 Tilt: no request reaches Tilt before the client says it has the answer, and one does
 right after ``notifications/initialized``, after any other first request, or after the
-cap when the client says nothing."""
+cap when the client says nothing. The collector is off while start-up makes its
+long-lived objects and back on (with them frozen) once it is over."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,7 +24,8 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bridge.app import STDIO_GATE_CAP_S
-from bridge.lifecycle import StartGate
+from bridge.cli import main
+from bridge.lifecycle import StartGate, settle_when_open
 from bridge.testing import FakeTilt
 
 pytestmark = pytest.mark.anyio
@@ -105,10 +109,11 @@ class Peer:
 
 
 @asynccontextmanager
-async def bridge_over_stdio(tilt: FakeTilt) -> AsyncIterator[Peer]:
+async def bridge_over_stdio(tilt: FakeTilt, stderr: Path | None = None) -> AsyncIterator[Peer]:
     env = {**os.environ, "TILT_TOKEN": tilt.token or "", "BRIDGE_LOG_FORMAT": "json"}
     argv = [sys.executable, "-m", "bridge", "--host", "127.0.0.1", "--port", str(tilt.port)]
-    async with await anyio.open_process(argv, env=env, stderr=None) as proc:
+    err = stderr.open("wb") if stderr is not None else None
+    async with await anyio.open_process(argv, env=env, stderr=err) as proc:
         peer = Peer(proc)
         try:
             await peer.send(INIT)
@@ -120,6 +125,8 @@ async def bridge_over_stdio(tilt: FakeTilt) -> AsyncIterator[Peer]:
                 await proc.wait()
             if proc.returncode is None:
                 proc.kill()
+            if err is not None:
+                err.close()
 
 
 async def until_tilt_is_asked(tilt: FakeTilt, within_s: float) -> None:
@@ -128,13 +135,17 @@ async def until_tilt_is_asked(tilt: FakeTilt, within_s: float) -> None:
             await anyio.sleep(0.02)
 
 
-async def test_no_request_to_tilt_until_the_client_is_initialized() -> None:
-    async with FakeTilt() as tilt, bridge_over_stdio(tilt) as peer:
+async def test_no_request_to_tilt_until_the_client_is_initialized(tmp_path: Path) -> None:
+    err = tmp_path / "stderr"
+    async with FakeTilt() as tilt, bridge_over_stdio(tilt, err) as peer:
         await anyio.sleep(STDIO_GATE_CAP_S / 2)
         assert tilt.requests_to(CSRF) == []
         await peer.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         await until_tilt_is_asked(tilt, STDIO_GATE_CAP_S / 2)
         await tilt.wait_connected()
+    events = [json.loads(line)["event"] for line in err.read_text().splitlines()]
+    # the collector came back on (start-up over) once the handshake was done
+    assert "bridge.settled" in events
 
 
 async def test_any_other_first_request_opens_the_gate() -> None:
@@ -148,3 +159,30 @@ async def test_a_silent_client_still_gets_its_tilt_watched_after_the_cap() -> No
     async with FakeTilt() as tilt, bridge_over_stdio(tilt):
         await until_tilt_is_asked(tilt, STDIO_GATE_CAP_S + 5)
         await tilt.wait_connected()
+
+
+# -- the collector: off during start-up, back on once it is over ------------------------
+
+
+async def test_settle_heap_collects_freezes_and_turns_the_collector_on() -> None:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        settle_when = StartGate(60)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(settle_when_open, settle_when)
+            await anyio.sleep(0.05)
+            assert not gc.isenabled()  # still start-up: the gate is closed
+            settle_when.open()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        if not was:
+            gc.disable()
+
+
+def test_main_leaves_the_collector_on_whatever_the_command_did() -> None:
+    assert gc.isenabled()
+    assert main(["status", "--port", "1", "--host", "127.0.0.1"]) == 1  # nothing listens
+    assert gc.isenabled()

@@ -9,7 +9,7 @@ from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
 from bridge.instances import Instances
-from bridge.lifecycle import Shutdown, StartGate
+from bridge.lifecycle import Shutdown, StartGate, settle_heap, settle_when_open
 from bridge.log import get_logger
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
@@ -71,6 +71,11 @@ async def run_mcp(
 ) -> None:
     app = await assemble(settings, None, None, instances=instances, gate=gate)
     await tg.start(app.pump.run)
+    if gate is None:
+        collected, frozen = settle_heap()
+        log.info("bridge.settled", collected=collected, frozen=frozen)
+    else:
+        tg.start_soon(settle_when_open, gate)
     try:
         if settings.transport == "stdio":
             # fastmcp's own logger: quiet unless debugging (our logs say what matters)
