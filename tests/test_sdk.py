@@ -9,12 +9,17 @@ exists in both; nothing of fastmcp/mcp is mocked.
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 import mcp_types as t
 import pytest
-from fastmcp import Client, FastMCP
+from fastmcp import Client, Context, FastMCP
 from mcp.client.subscriptions import ResourceUpdated, listen
 from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -222,3 +227,129 @@ async def test_a_2026_request_comes_on_a_modern_connection() -> None:
 
 def _info(name: str) -> t.Implementation:
     return t.Implementation(name=name, version="0")
+
+
+# -- the session-state store: fastmcp's, without key_value ------------------------------
+
+
+@ERAS
+async def test_session_state_through_the_light_store_is_what_fastmcps_store_gives(
+    mode: str, version: str
+) -> None:
+    """The same calls on a server with fastmcp's own store and on one with ours: the
+    same answers (in 2026-07-28 there is no session, so nothing carries over)."""
+
+    async def run(light: bool) -> tuple[list[object], Any]:
+        server: FastMCP[Any] = FastMCP("seam")
+        store = _sdk.install_light_state_store(server) if light else None
+
+        @server.tool
+        async def remember(ctx: Context, value: str) -> str:
+            before = await ctx.get_state("k")
+            await ctx.set_state("k", value)
+            return f"{before}->{await ctx.get_state('k')}"
+
+        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+            got: list[object] = [
+                (await client.call_tool("remember", {"value": v})).data for v in "ab"
+            ]
+            got.append([t.name for t in await client.list_tools()])
+        if store is not None:
+            assert vars(server)["_FastMCP__state_store"] is store  # fastmcp used ours
+        return got, store
+
+    theirs, _ = await run(light=False)
+    ours, store = await run(light=True)
+    assert store is not None
+    assert ours == theirs
+    assert theirs[0] == "None->a"
+    assert theirs[1] == ("a->b" if version == "2025-11-25" else "None->b")
+
+
+async def test_the_light_store_copies_expires_and_stays_bounded() -> None:
+    from fastmcp.server.server import StateValue
+
+    now = [0.0]
+    store = _sdk.LightStateStore(max_entries=3, clock=lambda: now[0])
+    value = StateValue(value={"rules": [1]})
+    await store.put(key="a", value=value, ttl=10)
+    value.value["rules"].append(2)  # the caller's object is not the stored one
+    got = await store.get(key="a")
+    assert got is not None
+    assert got.value == {"rules": [1]}
+    got.value["rules"].append(3)  # nor is what a reader gets back
+    again = await store.get(key="a")
+    assert again is not None
+    assert again.value == {"rules": [1]}
+    now[0] = 10.0
+    assert await store.get(key="a") is None  # expired at its ttl
+    for k in "bcde":
+        await store.put(key=k, value=StateValue(value=k))
+    assert len(store) == 3
+    assert await store.get(key="b") is None  # the oldest went first
+    assert await store.delete(key="e") is True
+    assert await store.delete(key="e") is False
+
+
+def test_serving_a_session_never_imports_key_value_or_beartype(tmp_path: Path) -> None:
+    """The real process over stdio (``-X importtime``): tools/list and a tool call are
+    answered without fastmcp's key_value store, or the beartype it pulls in, being
+    imported. (An in-process check cannot tell: fastmcp's Client imports key_value.)"""
+    init = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "get_status", "arguments": {}},
+        },
+    ]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err_path = tmp_path / "stderr"
+    err_file = err_path.open("wb")  # importtime writes a lot: a pipe would fill and block
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "bridge",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=err_file,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
+    proc.stdin.flush()
+    answered: set[int] = set()
+    while answered != {1, 2, 3}:
+        line = proc.stdout.readline()
+        assert line, "the bridge closed stdout"
+        msg = json.loads(line)
+        if "id" in msg:
+            assert "result" in msg, msg
+            answered.add(msg["id"])
+    proc.communicate(timeout=30)
+    err_file.close()
+    imported = {
+        row.rpartition("|")[2].strip().split(".")[0]
+        for row in err_path.read_text().splitlines()
+        if row.startswith("import time:")
+    }
+    assert "fastmcp" in imported  # the check sees the imports
+    assert not imported & {"key_value", "beartype"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,6 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bridge.app import STDIO_GATE_CAP_S
-from bridge.cli import main
 from bridge.lifecycle import StartGate, settle_when_open
 from bridge.testing import FakeTilt
 
@@ -183,6 +183,14 @@ async def test_settle_heap_collects_freezes_and_turns_the_collector_on() -> None
 
 
 def test_main_leaves_the_collector_on_whatever_the_command_did() -> None:
-    assert gc.isenabled()
-    assert main(["status", "--port", "1", "--host", "127.0.0.1"]) == 1  # nothing listens
-    assert gc.isenabled()
+    """In a fresh interpreter (``main`` configures logging process-wide)."""
+    code = (
+        "import gc\n"
+        "from bridge.cli import main\n"
+        "rc = main(['status', '--port', '1', '--host', '127.0.0.1'])\n"  # nothing listens
+        "print(rc, gc.isenabled())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["1", "True"]

@@ -19,6 +19,12 @@ access                                        missing public API
                                               context (``ServerRequestContext`` has no
                                               ``connection``; the SDK's ``Context`` has
                                               one but the runner does not build it yet)
+``FastMCP.__state_store``                     a session-state store that does not import
+(``_FastMCP__state_store``)                   ``key_value`` + beartype: fastmcp reads its
+                                              per-session visibility rules on the first
+                                              ``tools/list``/``call`` of every session,
+                                              and ``session_state_store=`` still wraps
+                                              any store in key_value's PydanticAdapter
 ============================================  ============================================
 
 ``check_seams`` looks at classes and attributes only (``hasattr``, ``inspect.signature``,
@@ -31,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -107,6 +114,59 @@ def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
     return connection
 
 
+class LightStateStore:
+    """fastmcp's session-state adapter (``get``/``put``/``delete`` by ``key``, with a
+    ``ttl``), in a dict: what ``PydanticAdapter`` over key_value's ``MemoryStore`` does,
+    without importing them. That import (key_value, beartype) ran on the first
+    ``tools/list`` or ``tools/call`` of a session: ~0.2-0.6 s of CPU and ~5 MiB of RSS,
+    measured (bench/lean.py, /proc). Values are deep-copied in and out, as the
+    adapter's serialization did; at most ``max_entries`` live entries, oldest out first.
+    The bridge itself stores nothing here (no ``ctx.set_state``, no per-session
+    visibility); fastmcp only looks."""
+
+    def __init__(
+        self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._data: dict[str, tuple[BaseModel, float | None]] = {}
+
+    async def get(self, key: str, **_: Any) -> BaseModel | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires is not None and self._clock() >= expires:
+            del self._data[key]
+            return None
+        return value.model_copy(deep=True)
+
+    async def put(self, key: str, value: BaseModel, *, ttl: float | None = None, **_: Any) -> None:
+        self._data.pop(key, None)
+        while len(self._data) >= self.max_entries:
+            del self._data[next(iter(self._data))]
+        expires = None if ttl is None else self._clock() + ttl
+        self._data[key] = (value.model_copy(deep=True), expires)
+
+    async def delete(self, key: str, **_: Any) -> bool:
+        return self._data.pop(key, None) is not None
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def install_light_state_store(server: FastMCP[Any]) -> LightStateStore:
+    """Give ``server`` a :class:`LightStateStore` before its first request."""
+    # PRIVATE name-mangled `FastMCP.__state_store`, the adapter `_state_store` builds
+    # lazily. Missing: a way to give fastmcp a session-state store that is not wrapped
+    # in key_value's PydanticAdapter (`session_state_store=` takes an AsyncKeyValue).
+    store = LightStateStore()
+    if "_FastMCP__state_store" not in vars(server):
+        raise SeamBroken(_message(["FastMCP no longer keeps its state adapter in __state_store"]))
+    setattr(server, "_FastMCP__state_store", store)  # noqa: B010 - a mangled private name
+    return store
+
+
 # -- the start-up check -------------------------------------------------------------------
 
 _CONNECTION_ATTRIBUTES: Final = (
@@ -152,6 +212,10 @@ def check_seams(server: FastMCP[Any] | None = None) -> None:
         problems.append("mcp Connection no longer hashes by identity (it is a dict key)")
     if not _has_params(Outbound, "notify", ("method", "params")):
         problems.append("mcp Outbound.notify no longer takes (method, params)")
+    if "_FastMCP__state_store" not in FastMCP.__init__.__code__.co_names:
+        problems.append("FastMCP.__init__ no longer sets its state adapter (__state_store)")
+    if not isinstance(inspect.getattr_static(FastMCP, "_state_store", None), property):
+        problems.append("FastMCP._state_store is no longer the lazy state-adapter property")
     if server is not None:
         lowlevel = getattr(server, "_mcp_server", None)
         if not isinstance(lowlevel, LowLevelServer):

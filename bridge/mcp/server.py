@@ -64,6 +64,7 @@ def build_server(ctx: BridgeContext, gate: StartGate | None = None) -> FastMCP:
         # Claude Code's channel contract: the server declares the capability.
         experimental_capabilities=channel.capability() if ctx.settings.channel_push else None,
     )
+    _sdk.install_light_state_store(mcp)  # not key_value + beartype on the first call
     errors.install(mcp, ctx)  # invalid arguments and unknown URIs, in our words
     tools.register(mcp, ctx)
     instances.register(mcp, ctx)
