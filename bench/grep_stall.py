@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
 import anyio
 import anyio.lowlevel
@@ -37,7 +37,7 @@ PATTERNS: Final = {
 GIVE_UP_S: Final = 60.0
 
 
-async def _one(client: Client, pattern: str, regex: bool) -> tuple[float, float, str]:
+async def _one(client: Client[Any], pattern: str, regex: bool) -> tuple[float, float, str]:
     """(worst get_status latency, grep duration, how the grep ended), in seconds."""
     worst = 0.0
     done = anyio.Event()
