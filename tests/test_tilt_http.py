@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import anyio
 import anyio.abc
@@ -15,13 +13,13 @@ import pytest
 from anyio.abc import SocketStream
 
 from bridge.control import build_inputs
-from bridge.errors import TiltUnreachable
+from bridge.errors import TiltAuthError, TiltError, TiltUnreachable
 from bridge.settings import TokenSource
 from bridge.testing import FakeTilt
 from bridge.tilt.client import BUTTON_PATH, TiltHTTP
 from bridge.tilt.view import decode_view_object
 
-from .harness import settings_for
+from .harness import raw_server, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -80,26 +78,6 @@ async def test_each_request_closes_its_connection_and_nothing_is_sent_after_aclo
 # -- what is not Tilt, or not all of it ------------------------------------------------
 
 
-@asynccontextmanager
-async def raw_server(answer: Callable[[SocketStream], Awaitable[None]]) -> AsyncIterator[str]:
-    """A TCP server on 127.0.0.1 that reads the request head and runs ``answer``."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-
-    async def handle(stream: SocketStream) -> None:
-        async with stream:
-            head = b""
-            with anyio.move_on_after(5):
-                while b"\r\n\r\n" not in head:
-                    head += await stream.receive()
-            await answer(stream)
-
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
-        yield f"http://127.0.0.1:{port}"
-        tg.cancel_scope.cancel()
-
-
 def client(url: str, timeout_s: float = 5) -> TiltHTTP:
     return TiltHTTP(url, TokenSource(), timeout_s=timeout_s)
 
@@ -141,8 +119,33 @@ async def test_a_body_past_the_cap_is_refused_not_held(monkeypatch: pytest.Monke
                 await stream.send(b"x" * 1000)
 
     async with raw_server(flood) as url:
-        with pytest.raises(TiltUnreachable, match="over 1,000 bytes"):
+        with pytest.raises(TiltError, match="the answer is over 1,000 bytes; not read further"):
             await client(url).get_view()
+
+
+async def test_a_hang_up_in_the_middle_of_the_answer_is_unreachable_not_a_wrong_port() -> None:
+    async def half(stream: SocketStream) -> None:
+        await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+
+    async with raw_server(half) as url:
+        with pytest.raises(TiltUnreachable, match=r"not reachable .*ConnectionResetError"):
+            await client(url).get_view()
+
+
+@pytest.mark.parametrize(
+    "token", ["SECRETTOKEN123\nline2", "SECRETTOKEN123\u00e9", "SECRET\r\nX: y"]
+)
+async def test_a_token_that_cannot_go_in_a_header_is_refused_without_showing_it(
+    token: str,
+) -> None:
+    async with FakeTilt() as tilt:
+        http = TiltHTTP(tilt.base_url, TokenSource(env_value=token), timeout_s=5)
+        with pytest.raises(TiltAuthError, match="control or non-ASCII character") as caught:
+            await http.fetch_csrf()
+        assert tilt.requests == []  # nothing was sent
+    seen = [caught.value, caught.value.__cause__, caught.value.__context__]
+    assert not any(e is not None and "SECRET" in str(e) for e in seen)
+    assert "SECRET" not in repr(caught.value)
 
 
 async def test_a_closed_port_is_unreachable_without_the_token() -> None:

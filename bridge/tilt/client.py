@@ -95,9 +95,14 @@ class TiltHTTP:
         self.base_url = base_url
         self._clock = clock
         self.clock_offset_s = 0.0
-        """Tilt's clock minus ours, from the ``Date`` of Tilt's latest answer (0 until one).
-        Used where the bridge must speak in Tilt's time (a button's click time); Tilt's own
-        times are never compared with ours."""
+        """Tilt's clock minus ours, from the ``Date`` of Tilt's latest answer (0 until one):
+        the middle of that whole second, so ±0.5 s. Used where the bridge must speak in
+        Tilt's time (``since=``); Tilt's own times are never compared with ours."""
+        self._offset_at_most_s = 0.0
+        """The largest offset the latest ``Date`` allows (its second's end, against the
+        moment the request was sent): click times are stamped with it, so a click is never
+        earlier on Tilt's clock than Tilt's now."""
+        self._last_click: datetime | None = None
         self._token_source = token
         self._token: Secret | None = token.read()
         # Tilt's HUD serves plain http:// only, and so does every URL we build.
@@ -106,7 +111,8 @@ class TiltHTTP:
             raise ValueError(f"Tilt's API is plain http://host:port, got {base_url!r}")
         self._host = parts.hostname
         self._port = parts.port or 80
-        self._host_header = parts.netloc
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        self._host_header = host if parts.port is None else f"{host}:{parts.port}"
         self._timeout_s = timeout_s
         self._closed = False
 
@@ -141,6 +147,7 @@ class TiltHTTP:
         content = b"" if body is None else json.dumps(body).encode()
         extra = {"Content-Type": "application/json"} if body is not None else None
         what = f"{method} {self.base_url}{path}"
+        sent_at = self._clock()
         from bridge.tilt import _http11  # h11, on the first request: not before ``initialize``
 
         try:
@@ -162,6 +169,13 @@ class TiltHTTP:
                 f"tilt is not reachable at {self.base_url} ({exc.__class__.__name__}); "
                 "is 'tilt up' running?"
             ) from exc
+        except _http11.Unsendable:
+            raise TiltAuthError(
+                f"{what}: the token read from {self._token_source.describe()} (or the path) "
+                "holds a control or non-ASCII character and cannot be sent; check it"
+            ) from None
+        except _http11.TooBig as exc:
+            raise TiltError(f"{what}: {exc}; not read further") from exc
         except _http11.NotHTTP as exc:
             raise TiltUnreachable(
                 f"{what}: the answer is not HTTP/1.1 Tilt speaks ({_short(str(exc), 120)}); "
@@ -170,6 +184,9 @@ class TiltHTTP:
         offset = server_offset_s(resp.headers.get("date"), self._clock())
         if offset is not None:
             self.clock_offset_s = offset
+            # Date's second S ends at S + 1 = (offset - 0.5 + now) + 1; Tilt made the
+            # answer after we sent the request, so offset ≤ S + 1 - sent_at
+            self._offset_at_most_s = offset + 0.5 + (self._clock() - sent_at)
         if resp.status_code in expect:
             return resp
         text = _short(resp.text)
@@ -227,12 +244,7 @@ class TiltHTTP:
         clicked_at: str | None = None,
     ) -> Mapping[str, object]:
         """Click a UIButton: PUT its status with the latest metadata (409 if stale)."""
-        status: dict[str, object] = {
-            "lastClickedAt": clicked_at
-            or click_timestamp(
-                datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)  # on Tilt's clock
-            )
-        }
+        status: dict[str, object] = {"lastClickedAt": clicked_at or self._click_time()}
         if inputs:
             status["inputs"] = list(inputs)
         body = {"metadata": json.loads(metadata_json), "status": status}
@@ -242,6 +254,17 @@ class TiltHTTP:
         except ValueError:
             return {}
         return parsed if isinstance(parsed, dict) else {}
+
+    def _click_time(self) -> str:
+        """Now on Tilt's clock, never earlier than Tilt's now and always after our previous
+        click: Tilt takes a click only if its ``lastClickedAt`` is after the moment Tilt
+        processed the one before (a ToggleButton compares it with its own ``time.Now()``),
+        so a stamp that lags Tilt's clock by the ``Date`` header's rounding is ignored."""
+        at = datetime.fromtimestamp(self._clock(), UTC) + timedelta(seconds=self._offset_at_most_s)
+        if self._last_click is not None and at <= self._last_click:
+            at = self._last_click + timedelta(microseconds=1)
+        self._last_click = at
+        return click_timestamp(at)
 
 
 def _short(text: str, limit: int = 300) -> str:
