@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 import anyio
+import anyio.abc
+from anyio.abc import SocketStream
 
 from bridge.core.backoff import BackoffPolicy
 from bridge.core.state import State
@@ -85,3 +87,23 @@ async def stack(
             tg.cancel_scope.cancel()
     finally:
         await http.aclose()
+
+
+@asynccontextmanager
+async def raw_server(answer: Callable[[SocketStream], Awaitable[None]]) -> AsyncIterator[str]:
+    """A TCP server on 127.0.0.1 that reads the request head and runs ``answer``."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def handle(stream: SocketStream) -> None:
+        async with stream:
+            head = b""
+            with anyio.move_on_after(5):
+                while b"\r\n\r\n" not in head:
+                    head += await stream.receive()
+            await answer(stream)
+
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield f"http://127.0.0.1:{port}"
+        tg.cancel_scope.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -656,9 +657,15 @@ async def test_button_put_answers_like_tilts_apiserver() -> None:
 
 
 async def click(
-    tilt: FakeTilt, client: httpx2.AsyncClient, name: str, inputs: list[dict[str, Any]]
+    tilt: FakeTilt,
+    client: httpx2.AsyncClient,
+    name: str,
+    inputs: list[dict[str, Any]],
+    clicked_at: str | None = None,
 ) -> None:
-    body = click_body(tilt.button(name), lastClickedAt=CLICKED, inputs=inputs)
+    """A click stamped now (the fake's clock is ours), as the web UI does."""
+    when = clicked_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = click_body(tilt.button(name), lastClickedAt=when, inputs=inputs)
     url = f"/proxy/apis/tilt.dev/v1alpha1/uibuttons/{name}/status"
     r = await client.put(url, json=body, headers=auth(tilt))
     assert r.status_code == 200, r.text
@@ -697,6 +704,20 @@ async def test_disable_and_enable_through_the_toggle_button() -> None:
         assert "Initial Build\n" in texts(frames)
 
 
+async def test_a_toggle_click_not_after_the_last_processed_one_is_accepted_and_ignored() -> None:
+    """As Tilt's ToggleButton reconciler: the PUT succeeds, nothing toggles, because its
+    ``lastClickedAt`` is not after the moment Tilt processed the previous click."""
+    async with FakeTilt() as tilt, http(tilt) as client, stream(tilt) as ws:
+        await recv(ws)
+        await click(tilt, client, "toggle-ticker-disable", toggle("on"))
+        await recv_until(ws, status_of("ticker", "none"))
+        await tilt.wait_idle()
+        await click(tilt, client, "toggle-ticker-disable", toggle("off"), clicked_at=CLICKED)
+        await tilt.wait_idle()
+        assert tilt.resource("ticker")["status"]["disableStatus"]["state"] == "Disabled"  # type: ignore[index]
+        assert tilt.button("toggle-ticker-disable")["status"]["lastClickedAt"] == CLICKED  # type: ignore[index]
+
+
 async def test_custom_button_runs_its_command() -> None:
     """As recording 05: ``ok-hello`` logs "hello <WHO> from button"."""
     async with FakeTilt() as tilt, http(tilt) as client, stream(tilt) as ws:
@@ -713,7 +734,7 @@ async def test_custom_button_runs_its_command() -> None:
 async def test_other_buttons_just_record_the_click() -> None:
     async with FakeTilt() as tilt, http(tilt) as client, stream(tilt) as ws:
         await recv(ws)
-        await click(tilt, client, "global-hello", [])
+        await click(tilt, client, "global-hello", [], clicked_at=CLICKED)
         frame = await recv(ws)
         assert frame["uiButtons"][0]["status"]["lastClickedAt"] == CLICKED
         await tilt.wait_idle()

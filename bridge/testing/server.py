@@ -182,6 +182,8 @@ class FakeTilt:
         self.hung = hung
         self.require_csrf = require_csrf
         self.requests: list[RecordedRequest] = []
+        self._toggle_processed: dict[str, datetime] = {}
+        """When (on this Tilt's clock) each toggle button's last taken click was processed."""
         self._clock = clock
         self.model = TiltModel(_initial_view(initial), max_log_bytes=max_log_bytes)
         self._clients: set[_Client] = set()  # those that get frames
@@ -296,6 +298,7 @@ class FakeTilt:
         for build in list(self._builds.values()):
             build.cancel.set()
         self._builds.clear()
+        self._toggle_processed.clear()  # the reconciler's memory is the process's
         if down_s > 0:
             await self.stop()
         now = self._now()
@@ -706,8 +709,24 @@ class FakeTilt:
             updated = bumped(self.model, current)
             updated["status"] = copy.deepcopy(status)
             await self._broadcast(self.model.apply({"uiButtons": [updated]}))
-        self._spawn(lambda: self._after_click(name, inputs))
+        if self._takes_click(name, clicked):
+            self._spawn(lambda: self._after_click(name, inputs))
         return json_response(dumps(updated) + "\n", 200)
+
+    def _takes_click(self, name: str, clicked: object) -> bool:
+        """Tilt's ToggleButton reconciler acts on a click only if its ``lastClickedAt`` is
+        after the moment (Tilt's ``time.Now()``) it processed the previous one; the PUT
+        itself succeeds either way. Other buttons run on every click."""
+        if not (name.startswith("toggle-") and name.endswith("-disable")):
+            return True
+        if not isinstance(clicked, str):
+            return False
+        when = datetime.strptime(clicked, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        last = self._toggle_processed.get(name)
+        if last is not None and when <= last:
+            return False
+        self._toggle_processed[name] = self._clock()
+        return True
 
     # ---------------------------------------------------------------- websocket
 
