@@ -94,9 +94,31 @@ class TriggeredBuild:
                 return span
         return None
 
+    def unseen_reason(
+        self,
+        res: Resource,
+        reason_of: Callable[[str], str | None],
+        logged: Callable[[str], bool],
+    ) -> str | None:
+        """A new build that has finished although its ``init`` line never reached us: Tilt
+        keeps 2 MB of log and drops the oldest lines, and a build that prints more than
+        that between two frames loses its first line (its reason) before it is sent. It
+        qualifies only if it is the one new build and Tilt has sent lines of it (so the
+        reason was dropped, not still to come); one that shows another reason is not ours."""
+        new = [b.span_id for b in res.build_history if b.span_id not in self.known_builds]
+        if len(new) == 1 and new[0] and reason_of(new[0]) is None and logged(new[0]):
+            return new[0]
+        return None  # none, several (which one was ours cannot be told), or still to come
+
     def evaluate(
-        self, state: State, name: str, reason_of: Callable[[str], str | None]
+        self,
+        state: State,
+        name: str,
+        reason_of: Callable[[str], str | None],
+        logged: Callable[[str], bool] | None = None,
     ) -> Outcome | None:
+        """``logged(span)``: Tilt has sent lines of that build (without it, a build whose
+        reason never arrived is not guessed at)."""
         if state.tilt_start_time != self.tilt_start_time:
             return Outcome(name, False, "Tilt restarted before the triggered build finished")
         res = state.resources.get(name)
@@ -107,14 +129,23 @@ class TriggeredBuild:
         if res.disabled:
             return Outcome(name, False, "the resource was disabled before its build finished")
         span = self.find(res, reason_of)
+        note = ""
         if span is None:
-            return None
+            if logged is None:
+                return None
+            span = self.unseen_reason(res, reason_of, logged)
+            if span is None or _build_busy(res):
+                return None
+            note = (
+                f" (build {span}: Tilt dropped its first log lines, the reason with them; "
+                "no other build began since the trigger)"
+            )
         record = next((b for b in res.build_history if b.span_id == span), None)
         if record is None:
             return None  # still running
         if record.error:
-            return Outcome(name, False, "build failed: " + record.error)
-        return Outcome(name, True, "build finished ok")
+            return Outcome(name, False, "build failed: " + record.error + note)
+        return Outcome(name, True, "build finished ok" + note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +282,9 @@ async def wait_for(
                     if name in done:
                         continue
                     if triggered is not None:
-                        outcome = triggered.evaluate(current, name, store.build_reason)
+                        outcome = triggered.evaluate(
+                            current, name, store.build_reason, store.logs.knows_span
+                        )
                     else:
                         outcome = evaluate(current.resources.get(name), name, condition, base[name])
                     if outcome is not None:

@@ -195,3 +195,45 @@ async def test_subscribers_hear_about_a_trigger_before_tilt_shows_it() -> None:
                 await inbox.wait_for(lambda i: i.updated().count(MANUAL) > already)
             read = await client.read_resource(MANUAL)
             assert "triggered" in str(read)
+
+
+def test_a_finished_build_whose_lost_reason_is_ours_when_it_is_the_only_new_one() -> None:
+    """Tilt keeps 2 MB of log: a build that prints more between two frames loses its
+    ``init`` line (its reason) before it is sent. When it is the one new build, it is
+    the trigger's, and the outcome says how it was told; two new builds, or one that
+    shows another reason, are not guessed at."""
+    from bridge.core.state import State
+    from bridge.tilt.view import BuildRecord, CurrentBuild, Resource
+    from bridge.waiting import TriggeredBuild
+
+    before = TriggeredBuild(frozenset({"build:2"}), "t0")
+    old = BuildRecord("build:2", "t1", "t2")
+    ours = BuildRecord("build:7", "t3", "t4")
+    reasons = {"build:2": "Initial Build"}
+
+    def state(*history: BuildRecord, current: str | None = None) -> State:
+        res = Resource(
+            "spammer",
+            build_history=history,
+            current_build=CurrentBuild(current, "t5") if current else None,
+        )
+        return State(tilt_start_time="t0", resources={"spammer": res})
+
+    def logged(span: str) -> bool:  # Tilt sent lines of these builds
+        return span in {"build:2", "build:7", "build:8"}
+
+    outcome = before.evaluate(state(ours, old), "spammer", reasons.get, logged)
+    assert outcome is not None
+    assert outcome.ok
+    assert "build:7: Tilt dropped its first log lines" in outcome.reason
+    # no line of it yet: its reason may still come, so not yet
+    assert before.evaluate(state(ours, old), "spammer", reasons.get, lambda s: False) is None
+    # still building: not yet
+    busy = state(ours, old, current="build:8")
+    assert before.evaluate(busy, "spammer", reasons.get, logged) is None
+    # two new builds without a reason: which was ours cannot be told
+    two = state(BuildRecord("build:8", "t5", "t6"), ours)
+    assert before.evaluate(two, "spammer", reasons.get, logged) is None
+    # a new build that shows another reason is not ours
+    other = {**reasons, "build:7": "Change: a.txt"}
+    assert before.evaluate(state(ours, old), "spammer", other.get, logged) is None

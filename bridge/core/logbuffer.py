@@ -604,6 +604,10 @@ class LogBuffer:
             evicted_lines=self._evicted,
         )
 
+    def knows_span(self, span_id: str) -> bool:
+        """Whether Tilt has sent log segments of ``span_id`` (in this Tilt process)."""
+        return span_id in self._spans
+
     def line_count(self, resource: str | None = None) -> int:
         if resource is None:
             return self._count
