@@ -87,7 +87,7 @@ def main() -> None:
     first = anyio.run(first_requests, backend="asyncio")
     print(f"first tools/list: bridge {ms(first['bridge'])}, bare {ms(first['bare'])}")
     bridge_rss, bridge_b = anyio.run(_idle_rss, backend="asyncio")
-    bare_rss, bare_b = anyio.run(_floor_rss, backend="asyncio")
+    bare_rss, bare_b, _ = anyio.run(_floor_rss, backend="asyncio")
     print(f"{bridge_rss.benchmark}: {bridge_rss.figure}")
     print(f"{bare_rss.benchmark.strip()}: {bare_rss.figure}")
     print(f"  bridge / bare: {bridge_b / bare_b - 1:+.1%}")

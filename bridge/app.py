@@ -45,10 +45,6 @@ async def tilt_endpoints(settings: Settings) -> AsyncIterator[tuple[Settings, li
         yield live, ports
 
 
-STDIO_GATE_CAP_S = 1.0
-"""Under stdio, the longest the first connection to Tilt waits for the client's handshake."""
-
-
 def registry_for(live: Settings, pinned: list[int], gate: StartGate | None = None) -> Instances:
     """The registry: an explicit ``--port``/``TILT_PORT`` is pinned and wins the
     default; without one, Tilt's default port is watched while the config lists none.
@@ -74,7 +70,7 @@ async def serve(settings: Settings) -> None:
     async with anyio.create_task_group() as tg:
         shutdown = Shutdown(tg.cancel_scope, grace_s=1.0 if settings.transport == "stdio" else 4.0)
         tg.start_soon(shutdown.on_signals)
-        gate = StartGate(STDIO_GATE_CAP_S if settings.transport == "stdio" else 0)
+        gate = StartGate(settings.handshake_wait_s if settings.transport == "stdio" else 0)
         async with tilt_endpoints(settings) as (live, pinned), anyio.create_task_group() as inner:
             registry = registry_for(live, pinned, gate)
             discovery = None

@@ -163,6 +163,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="at most one update per log URI per this many seconds (env "
         "BRIDGE_LOG_NOTIFY_INTERVAL; default 1.0)",
     )
+    m.add_argument(
+        "--handshake-wait",
+        type=float,
+        default=_env_num(env, "BRIDGE_HANDSHAKE_WAIT", 1.0, float),
+        help="under stdio, the longest the first connection to Tilt waits for the client's "
+        "handshake, in seconds (env BRIDGE_HANDSHAKE_WAIT; default 1.0)",
+    )
     c = p.add_argument_group("cache and logging")
     c.add_argument(
         "--log-budget-mb",
@@ -223,6 +230,7 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Se
         log_budget_bytes=_mib("--log-budget-mb", args.log_budget_mb),
         max_frame_bytes=_mib("--max-frame-mb", args.max_frame_mb),
         log_notify_interval_s=args.log_notify_interval,
+        handshake_wait_s=args.handshake_wait,
         channel_push=args.channel_push,
     )
     return args.command, settings.validate()

@@ -2,7 +2,8 @@
 (:class:`StartGate`), when start-up is over for the collector (:func:`settle_heap`), and
 how it gives memory back (:func:`release_memory`).
 
-Imported by the app and by the transports, which sit below it: it imports nothing of ours."""
+Imported by the app, the watcher and the transports, which sit below it: it imports only
+``bridge.log``."""
 
 from __future__ import annotations
 
@@ -60,17 +61,19 @@ class Shutdown:
 class StartGate:
     """When the watchers make their first connection to Tilt.
 
-    Under stdio the client's handshake comes first: a first connection builds the HTTP
-    client, whose import (httpcore2, h11; trio too when it is installed) and requests
-    would otherwise run on the event loop between spawn and the ``initialize`` answer,
-    which needs none of it. The gate opens when the client has the answer
+    Under stdio the client's handshake comes first: a first connection imports h11 and
+    makes requests, work that would otherwise run on the event loop between spawn and
+    the ``initialize`` answer, which needs none of it. The gate opens when the client
+    has the answer
     (``notifications/initialized``), on its first request other than ``initialize``
     (the 2026-07-28 era has no handshake), or ``cap_s`` after the transport started
     reading (:meth:`arm`), whichever comes first; ``cap_s=0`` (the HTTP transport) is
-    open from the start."""
+    open from the start. :attr:`on_open` runs just before it opens: start-up is over."""
 
     def __init__(self, cap_s: float) -> None:
         self.cap_s = cap_s
+        self.on_open: Callable[[], None] | None = None
+        """Run once, just before the gate opens (so before any watcher moves on)."""
         self._event = anyio.Event()
         self._armed = anyio.Event()
         if cap_s <= 0:
@@ -81,6 +84,11 @@ class StartGate:
         return self._event.is_set()
 
     def open(self) -> None:
+        if self._event.is_set():
+            return
+        hook, self.on_open = self.on_open, None
+        if hook is not None:
+            hook()
         self._event.set()
 
     def arm(self) -> None:
@@ -96,7 +104,7 @@ class StartGate:
             async def deadline() -> None:
                 await self._armed.wait()
                 await anyio.sleep(self.cap_s)
-                self._event.set()
+                self.open()
 
             tg.start_soon(deadline)
             await self._event.wait()
@@ -117,9 +125,8 @@ def settle_heap() -> tuple[int, int]:
     return collected, gc.get_freeze_count()
 
 
-async def settle_when_open(gate: StartGate) -> None:
-    """:func:`settle_heap` once ``gate`` opens (the collection runs after the handshake)."""
-    await gate.wait()
+def settle_and_log() -> None:
+    """:func:`settle_heap`, logged (what start-up left, what it froze)."""
     collected, frozen = settle_heap()
     log.info("bridge.settled", collected=collected, frozen=frozen)
 

@@ -1,9 +1,9 @@
 """structlog configuration: the one place it is set up. Always to stderr, one format.
 
 stdout is the MCP wire under stdio; nothing here ever writes to it. Records of the
-libraries that log through the standard library (fastmcp, mcp, uvicorn, httpx2,
-websockets) go through the same renderer as ours: JSON when stderr is not a terminal,
-console otherwise. fastmcp's own Rich handlers are removed (and kept from coming back
+libraries that log through the standard library (fastmcp, mcp, uvicorn, websockets,
+fastmcp's httpx2) go through the same renderer as ours: JSON when stderr is not a
+terminal, console otherwise. fastmcp's own Rich handlers are removed (and kept from coming back
 when fastmcp is imported later), and every value a library logs is cut to a short
 prefix first: at debug level fastmcp logs each tool call's arguments, and a 10 MB
 argument must not become 10 MB of stderr.

@@ -95,6 +95,8 @@ class Settings:
     log_budget_bytes: int = 32 * 1024 * 1024
     max_frame_bytes: int = 64 * 1024 * 1024
     log_notify_interval_s: float = 1.0
+    handshake_wait_s: float = 1.0
+    """Under stdio, the longest the first connection to Tilt waits for the handshake."""
     channel_push: bool = False
     port_source: str | None = None
     """Where ``port`` came from: ``--port``, ``TILT_PORT``, or None (not given: the
@@ -145,6 +147,11 @@ class Settings:
             raise ConfigError(
                 "--log-notify-interval/BRIDGE_LOG_NOTIFY_INTERVAL must be a number of seconds "
                 f">= 0, got {self.log_notify_interval_s}"
+            )
+        if not (math.isfinite(self.handshake_wait_s) and 0 <= self.handshake_wait_s <= 600):
+            raise ConfigError(
+                "--handshake-wait/BRIDGE_HANDSHAKE_WAIT must be a number of seconds from 0 to "
+                f"600, got {self.handshake_wait_s}"
             )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(

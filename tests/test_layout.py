@@ -45,6 +45,8 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "starlette": ("bridge.mcp.http", "bridge.testing"),
     "h11": ("bridge.tilt._http11", "bridge.testing"),
     "regex": ("bridge.grep",),
+    # bridge.log imports it without rich's traceback/pretty modules (see there)
+    "structlog": ("bridge.log",),
 }
 
 

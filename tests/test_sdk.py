@@ -13,6 +13,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +267,7 @@ async def test_session_state_through_the_light_store_is_what_fastmcps_store_give
     assert theirs[1] == ("a->b" if version == "2025-11-25" else "None->b")
 
 
-async def test_the_light_store_copies_expires_and_stays_bounded() -> None:
+async def test_the_light_store_round_trips_as_json_expires_and_stays_bounded() -> None:
     from fastmcp.server.server import StateValue
 
     now = [0.0]
@@ -283,10 +284,22 @@ async def test_the_light_store_copies_expires_and_stays_bounded() -> None:
     assert again.value == {"rules": [1]}
     now[0] = 10.0
     assert await store.get(key="a") is None  # expired at its ttl
-    for k in "bcde":
-        await store.put(key=k, value=StateValue(value=k))
+    await store.put(key="t", value=StateValue(value=(1, 2)))
+    got_t = await store.get(key="t")
+    assert got_t is not None
+    assert got_t.value == [1, 2]  # as the adapter's JSON round trip gives it
+    with pytest.raises(ValueError, match="serialize"):
+        await store.put(key="bad", value=StateValue(value=object()))
+    await store.delete(key="t")
+    await store.put(key="old", value=StateValue(value=1), ttl=1)
+    await store.put(key="b", value=StateValue(value="b"))
+    await store.put(key="c", value=StateValue(value="c"))
+    now[0] = 20.0  # "old" expired: it goes before any live entry
+    await store.put(key="d", value=StateValue(value="d"))
+    assert [await store.get(key=k) is not None for k in "bcd"] == [True, True, True]
+    await store.put(key="e", value=StateValue(value="e"))
     assert len(store) == 3
-    assert await store.get(key="b") is None  # the oldest went first
+    assert await store.get(key="b") is None  # then the oldest
     assert await store.delete(key="e") is True
     assert await store.delete(key="e") is False
 
@@ -336,6 +349,8 @@ def test_serving_a_session_never_imports_key_value_or_beartype(tmp_path: Path) -
     assert proc.stdout is not None
     proc.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
     proc.stdin.flush()
+    watchdog = threading.Timer(60, proc.kill)  # a hung bridge fails the test, not CI
+    watchdog.start()
     answered: set[int] = set()
     while answered != {1, 2, 3}:
         line = proc.stdout.readline()
@@ -345,6 +360,7 @@ def test_serving_a_session_never_imports_key_value_or_beartype(tmp_path: Path) -
             assert "result" in msg, msg
             answered.add(msg["id"])
     proc.communicate(timeout=30)
+    watchdog.cancel()
     err_file.close()
     imported = {
         row.rpartition("|")[2].strip().split(".")[0]

@@ -116,37 +116,45 @@ def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
 
 class LightStateStore:
     """fastmcp's session-state adapter (``get``/``put``/``delete`` by ``key``, with a
-    ``ttl``), in a dict: what ``PydanticAdapter`` over key_value's ``MemoryStore`` does,
-    without importing them. That import (key_value, beartype) ran on the first
-    ``tools/list`` or ``tools/call`` of a session: ~0.2-0.6 s of CPU and ~5 MiB of RSS,
-    measured (bench/lean.py, /proc). Values are deep-copied in and out, as the
-    adapter's serialization did; at most ``max_entries`` live entries, oldest out first.
-    The bridge itself stores nothing here (no ``ctx.set_state``, no per-session
-    visibility); fastmcp only looks."""
+    ``ttl`` in seconds), in a dict: what ``PydanticAdapter`` over key_value's
+    ``MemoryStore`` does, without importing them. That import (key_value, beartype) ran
+    on the first ``tools/list`` or ``tools/call`` of a session: ~0.2-0.6 s of CPU and
+    ~5 MiB of RSS, measured (bench/lean.py, /proc). Values make the same JSON round trip
+    as the adapter's (a tuple comes back a list; what does not serialize raises
+    pydantic's error); at most ``max_entries`` live entries, expired ones out first,
+    then the oldest. The bridge itself stores nothing here (no ``ctx.set_state``, no
+    per-session visibility); fastmcp only looks."""
 
     def __init__(
         self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.max_entries = max_entries
         self._clock = clock
-        self._data: dict[str, tuple[BaseModel, float | None]] = {}
+        self._data: dict[str, tuple[type[BaseModel], str, float | None]] = {}
 
     async def get(self, key: str, **_: Any) -> BaseModel | None:
         entry = self._data.get(key)
         if entry is None:
             return None
-        value, expires = entry
+        model, dumped, expires = entry
         if expires is not None and self._clock() >= expires:
             del self._data[key]
             return None
-        return value.model_copy(deep=True)
+        return model.model_validate_json(dumped)
 
     async def put(self, key: str, value: BaseModel, *, ttl: float | None = None, **_: Any) -> None:
+        dumped = value.model_dump_json()  # pydantic's error for what does not serialize
         self._data.pop(key, None)
+        if len(self._data) >= self.max_entries:
+            now = self._clock()
+            for k in [
+                k for k, (_m, _d, exp) in self._data.items() if exp is not None and now >= exp
+            ]:
+                del self._data[k]
         while len(self._data) >= self.max_entries:
             del self._data[next(iter(self._data))]
         expires = None if ttl is None else self._clock() + ttl
-        self._data[key] = (value.model_copy(deep=True), expires)
+        self._data[key] = (type(value), dumped, expires)
 
     async def delete(self, key: str, **_: Any) -> bool:
         return self._data.pop(key, None) is not None

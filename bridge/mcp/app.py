@@ -9,7 +9,7 @@ from anyio.abc import TaskGroup
 from fastmcp import FastMCP
 
 from bridge.instances import Instances
-from bridge.lifecycle import Shutdown, StartGate, settle_heap, settle_when_open
+from bridge.lifecycle import Shutdown, StartGate, settle_and_log
 from bridge.log import get_logger
 from bridge.mcp.context import BridgeContext
 from bridge.mcp.notify import Pump
@@ -66,22 +66,22 @@ async def run_mcp(
     settings: Settings,
     instances: Instances,
     tg: TaskGroup,
-    shutdown: Shutdown | None = None,
-    gate: StartGate | None = None,
+    shutdown: Shutdown,
+    gate: StartGate,
 ) -> None:
+    """Serve until cancelled. Start-up is over for the collector when ``gate`` opens
+    (under stdio: the client's handshake; over HTTP: now)."""
     app = await assemble(settings, None, None, instances=instances, gate=gate)
     await tg.start(app.pump.run)
-    if gate is None:
-        collected, frozen = settle_heap()
-        log.info("bridge.settled", collected=collected, frozen=frozen)
+    if gate.is_open:
+        settle_and_log()
     else:
-        tg.start_soon(settle_when_open, gate)
+        gate.on_open = settle_and_log
     try:
         if settings.transport == "stdio":
             # fastmcp's own logger: quiet unless debugging (our logs say what matters)
             level = "debug" if settings.log_level == "debug" else "warning"
-            if gate is not None:
-                gate.arm()
+            gate.arm()
             await app.mcp.run_stdio_async(show_banner=False, log_level=level)
             return
         from bridge.mcp.http import serve_http
