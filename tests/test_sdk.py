@@ -29,7 +29,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bridge.mcp import _sdk
 
-from .mcpkit import DEADLINE_S, Inbox, subscribe
+from .mcpkit import DEADLINE_S, INIT, Inbox, subscribe
 
 pytestmark = pytest.mark.anyio
 
@@ -308,13 +308,8 @@ def test_serving_a_session_never_imports_key_value_or_beartype(tmp_path: Path) -
     """The real process over stdio (``-X importtime``): tools/list and a tool call are
     answered without fastmcp's key_value store, or the beartype it pulls in, being
     imported. (An in-process check cannot tell: fastmcp's Client imports key_value.)"""
-    init = {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    }
     lines = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init},
+        INIT,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
         {

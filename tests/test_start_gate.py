@@ -27,6 +27,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from bridge.lifecycle import StartGate, settle_heap
 from bridge.testing import FakeTilt
 
+from .mcpkit import INIT
+
 pytestmark = pytest.mark.anyio
 
 CSRF = "/api/websocket_token"
@@ -75,17 +77,6 @@ async def test_the_cap_counts_from_arm_not_from_creation() -> None:
 
 
 # -- the process ------------------------------------------------------------------------
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
 
 
 class Peer:

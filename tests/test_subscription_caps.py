@@ -26,7 +26,7 @@ from bridge.mcp.uris import MAX_URI_CHARS, BridgeUri, UriRefused, parse
 from bridge.settings import Settings
 from bridge.store import Store
 
-from .mcpkit import subscribe
+from .mcpkit import ACCEPT, INIT, subscribe
 from .test_http_process import free_port
 
 pytestmark = pytest.mark.anyio
@@ -153,20 +153,9 @@ async def test_two_hundred_one_megabyte_subscriptions_do_not_grow_the_process() 
                             break
                         except httpx2.TransportError:
                             await anyio.sleep(0.1)
-                accept = {"accept": "application/json, text/event-stream"}
-                init = {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "initialize",
-                    "params": {
-                        "protocolVersion": "2025-11-25",
-                        "capabilities": {},
-                        "clientInfo": {"name": "rss", "version": "0"},
-                    },
-                }
-                r = await http.post(base, json=init, headers=accept)
+                r = await http.post(base, json=INIT, headers=ACCEPT)
                 headers = {
-                    **accept,
+                    **ACCEPT,
                     "mcp-session-id": r.headers["mcp-session-id"],
                     "mcp-protocol-version": "2025-11-25",
                 }

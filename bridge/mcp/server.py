@@ -74,7 +74,7 @@ def build_server(ctx: BridgeContext, gate: StartGate | None = None) -> FastMCP:
         control.register_write(mcp, ctx)
     resources.register(mcp, ctx)
     prompts.register(mcp, ctx)
-    if gate is not None:
+    if gate is not None and not gate.is_open:  # over HTTP it is open from the start
         mcp.add_middleware(Handshake(gate))
     mcp.add_middleware(RootsChanged(ctx))
     mcp.add_middleware(QualifiedUris(ctx))

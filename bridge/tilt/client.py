@@ -181,12 +181,13 @@ class TiltHTTP:
                 f"{what}: the answer is not HTTP/1.1 Tilt speaks ({_short(str(exc), 120)}); "
                 "is this port Tilt's?"
             ) from exc
-        offset = server_offset_s(resp.headers.get("date"), self._clock())
+        received_at = self._clock()
+        offset = server_offset_s(resp.headers.get("date"), received_at)
         if offset is not None:
             self.clock_offset_s = offset
-            # Date's second S ends at S + 1 = (offset - 0.5 + now) + 1; Tilt made the
-            # answer after we sent the request, so offset ≤ S + 1 - sent_at
-            self._offset_at_most_s = offset + 0.5 + (self._clock() - sent_at)
+            # Date's second S ends at S + 1 = (offset - 0.5 + received_at) + 1; Tilt made
+            # the answer after we sent the request, so offset ≤ S + 1 - sent_at
+            self._offset_at_most_s = offset + 0.5 + (received_at - sent_at)
         if resp.status_code in expect:
             return resp
         text = _short(resp.text)
