@@ -21,6 +21,10 @@ from bridge.errors import ConfigError
         ({"BRIDGE_MAX_FRAME_MB": "nan"}, "not a finite number"),
         ({"BRIDGE_LOG_BUDGET_MB": "inf"}, "not a finite number"),
         ({"BRIDGE_LOG_NOTIFY_INTERVAL": "-1"}, "must be a number of seconds >= 0"),
+        ({"BRIDGE_HANDSHAKE_WAIT": "-1"}, "BRIDGE_HANDSHAKE_WAIT must be a number of seconds"),
+        ({"BRIDGE_HANDSHAKE_WAIT": "601"}, "from 0 to 600"),
+        ({"BRIDGE_HANDSHAKE_WAIT": "nan"}, "not a finite number"),
+        ({"BRIDGE_HANDSHAKE_WAIT": "soon"}, "BRIDGE_HANDSHAKE_WAIT"),
         (
             {"BRIDGE_ALLOW_TOOLS": "get_status,get_logs", "BRIDGE_DENY_TOOLS": "get_logs"},
             "--allow-tools and --deny-tools both name get_logs",
